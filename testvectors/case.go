@@ -251,8 +251,15 @@ func (c *Case) Roots(section, field, builtinName string) (builtin bool, certs []
 	return false, certs, err
 }
 
-// DecodeValue decodes one prefixed byte value of the vector format.
-func (c *Case) DecodeValue(s string) ([]byte, error) {
+// DecodeValue decodes one prefixed byte value of the vector format, with
+// file: paths relative to the vector's manifest.
+func (c *Case) DecodeValue(s string) ([]byte, error) { return DecodeValue(s, c.dir) }
+
+// DecodeValue decodes one prefixed byte value of the vector format: hex:,
+// b64: (standard alphabet, padding optional), b64url:, text: (the UTF-8
+// bytes of the rest) or file:PATH (relative to dir unless absolute). The
+// keybind command accepts the same syntax for byte-valued flags.
+func DecodeValue(s, dir string) ([]byte, error) {
 	prefix, rest, ok := strings.Cut(s, ":")
 	if !ok {
 		return nil, fmt.Errorf("value has no prefix (hex:, b64:, b64url:, text: or file:)")
@@ -267,7 +274,7 @@ func (c *Case) DecodeValue(s string) ([]byte, error) {
 	case "text":
 		return []byte(rest), nil
 	case "file":
-		return c.readFile(rest)
+		return readFile(dir, rest)
 	}
 	return nil, fmt.Errorf("unknown value prefix %q", prefix)
 }
@@ -276,13 +283,13 @@ func decodeBase64(enc *base64.Encoding, s string) ([]byte, error) {
 	return enc.WithPadding(base64.NoPadding).Strict().DecodeString(strings.TrimRight(s, "="))
 }
 
-func (c *Case) readFile(name string) ([]byte, error) {
+func readFile(dir, name string) ([]byte, error) {
 	if name == "" {
 		return nil, fmt.Errorf("file: with no path")
 	}
 	p := name
 	if !filepath.IsAbs(p) {
-		p = filepath.Join(c.dir, filepath.FromSlash(name))
+		p = filepath.Join(dir, filepath.FromSlash(name))
 	}
 	f, err := os.Open(p)
 	if err != nil {
