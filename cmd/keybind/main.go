@@ -43,6 +43,8 @@ func commands() []*command {
 	return []*command{
 		{name: "vectors", summary: "run test vectors (the CI interface)", run: runVectors},
 		{name: "attest", summary: "verify one attestation and print its verdict and facts", run: runAttest},
+		{name: "serve", summary: "run the keybind server (the verify endpoint and operations routes)", run: runServe},
+		{name: "bench", summary: "measure the verify endpoint against its performance bar", run: runBench},
 	}
 }
 

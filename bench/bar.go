@@ -1,0 +1,218 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"runtime"
+	"slices"
+	"time"
+)
+
+// The performance bar of the verify endpoint.
+const (
+	// BarP256One: P-256 verifications per server CPU-second through the
+	// endpoint with one-item requests, at least this fraction of the
+	// in-process single-signature rate per CPU-second.
+	BarP256One = 0.85
+	// BarP256Batch: the same with 16-item requests.
+	BarP256Batch = 0.95
+	// BarEd25519: Ed25519 through the endpoint, at least this multiple of
+	// the standard library's in-process single-signature rate.
+	BarEd25519 = 2.0
+	// BarP99: p99 latency at 70% of peak load, at most this.
+	BarP99 = 5 * time.Millisecond
+	// BarLoad is the fraction of peak load the latency is measured at.
+	BarLoad = 0.7
+)
+
+// BarConfig configures a run of the bar.
+type BarConfig struct {
+	// Binary is the keybind executable to run as the server.
+	Binary string
+	// ServerArgs are extra arguments of `keybind serve`.
+	ServerArgs []string
+	// Rounds of measurements; each reports ratios of figures measured
+	// back to back, and the report gives the median. Default 3.
+	Rounds int
+	// Duration of each HTTP measurement (default 3s) and of each crypto
+	// ceiling measurement (default 1s).
+	Duration, CryptoDuration time.Duration
+	// Connections of the closed-loop runs. Default 16.
+	Connections int
+	// Progress, when set, receives a line per measurement.
+	Progress io.Writer
+}
+
+// Figure is one workload's result through the endpoint.
+type Figure struct {
+	Name string
+	// ItemsPerCPUSecond is signatures verified per second of server CPU
+	// time; Ceiling the in-process rate it is compared with; Ratio their
+	// quotient (median over the rounds) and Want the bar.
+	ItemsPerCPUSecond, Ceiling, Ratio, Want float64
+	// RequestsPerSecond and latencies of the closed-loop run.
+	RequestsPerSecond float64
+	P50, P99          time.Duration
+}
+
+// Pass reports whether the figure meets its bar.
+func (f Figure) Pass() bool { return f.Ratio >= f.Want }
+
+// BarReport is the outcome of a run of the bar.
+type BarReport struct {
+	// P256Ceiling and Ed25519Ceiling are the in-process single-signature
+	// rates per CPU-second (crypto/ecdsa, crypto/ed25519), medians.
+	P256Ceiling, Ed25519Ceiling float64
+	Figures                     []Figure
+	// PeakRPS is the closed-loop throughput of one-item P-256 requests;
+	// Load70 the fixed-rate run at 70% of it.
+	PeakRPS float64
+	Load70  HTTPResult
+	// Rounds and the machine's core count, for the record.
+	Rounds, Cores int
+}
+
+// Pass reports whether every figure and the latency meet the bar.
+func (r *BarReport) Pass() bool {
+	for _, f := range r.Figures {
+		if !f.Pass() {
+			return false
+		}
+	}
+	return r.Load70.P99 > 0 && r.Load70.P99 <= BarP99 && r.Load70.Errors == 0
+}
+
+// Bar runs the performance bar: it starts the server as a child process,
+// then measures in rounds, back to back, the crypto ceilings in this process
+// and the endpoint with one-item and 16-item P-256 requests and 16-item
+// Ed25519 requests (server CPU from its rusage), and finally the latency at
+// 70% of the one-item P-256 peak.
+func Bar(ctx context.Context, cfg BarConfig) (*BarReport, error) {
+	if cfg.Rounds <= 0 {
+		cfg.Rounds = 3
+	}
+	if cfg.Duration <= 0 {
+		cfg.Duration = 3 * time.Second
+	}
+	if cfg.CryptoDuration <= 0 {
+		cfg.CryptoDuration = time.Second
+	}
+	if cfg.Connections <= 0 {
+		cfg.Connections = 16
+	}
+	progress := func(format string, args ...any) {
+		if cfg.Progress != nil {
+			fmt.Fprintf(cfg.Progress, format+"\n", args...)
+		}
+	}
+	keyBytes := make([]byte, 24)
+	rand.Read(keyBytes)
+	key := base64.RawURLEncoding.EncodeToString(keyBytes)
+	srv, err := StartServer(ctx, cfg.Binary, append([]string{"--key", "bench:verify:" + key}, cfg.ServerArgs...)...)
+	if err != nil {
+		return nil, err
+	}
+	defer srv.Stop()
+
+	type workload struct {
+		name    string
+		w       *Workload
+		ceiling CryptoAlg
+		want    float64
+	}
+	var wls []workload
+	for _, spec := range []struct {
+		name, alg string
+		items     int
+		ceiling   CryptoAlg
+		want      float64
+	}{
+		{"P-256, 1 item per request", "ecdsa-p256", 1, CryptoP256, BarP256One},
+		{"P-256, 16 items per request", "ecdsa-p256", 16, CryptoP256, BarP256Batch},
+		{"Ed25519, 16 items per request", "ed25519", 16, CryptoEd25519, BarEd25519},
+	} {
+		w, err := NewWorkload(spec.alg, spec.items, 64, 256)
+		if err != nil {
+			return nil, err
+		}
+		wls = append(wls, workload{spec.name, w, spec.ceiling, spec.want})
+	}
+
+	rep := &BarReport{Rounds: cfg.Rounds, Cores: coreCount()}
+	ceilings := map[CryptoAlg][]float64{}
+	ratios := make([][]float64, len(wls))
+	rates := make([][]float64, len(wls))
+	last := make([]HTTPResult, len(wls))
+	for round := 1; round <= cfg.Rounds; round++ {
+		roundCeiling := map[CryptoAlg]float64{}
+		for _, alg := range []CryptoAlg{CryptoP256, CryptoEd25519} {
+			r, err := Crypto(alg, cfg.CryptoDuration)
+			if err != nil {
+				return nil, err
+			}
+			roundCeiling[alg] = r.PerCPUSecond()
+			ceilings[alg] = append(ceilings[alg], r.PerCPUSecond())
+			progress("round %d: crypto %s: %.0f/CPU-s", round, alg, r.PerCPUSecond())
+		}
+		for i, wl := range wls {
+			res, err := LoadHTTP(ctx, HTTPConfig{URL: srv.URL + "/v1/verify", Key: key, Workload: wl.w,
+				Connections: cfg.Connections, Duration: cfg.Duration, ServerCPU: srv.CPU})
+			if err != nil {
+				return nil, err
+			}
+			if res.Errors > 0 {
+				return nil, fmt.Errorf("bench: %s: %d errors, first: %s", wl.name, res.Errors, res.FirstError)
+			}
+			last[i] = res
+			rate := res.ItemsPerServerCPUSecond()
+			rates[i] = append(rates[i], rate)
+			ratios[i] = append(ratios[i], rate/roundCeiling[wl.ceiling])
+			progress("round %d: %s: %.0f items/server-CPU-s (%.2f of crypto), %.0f req/s, p99 %v",
+				round, wl.name, rate, rate/roundCeiling[wl.ceiling], res.RequestsPerSecond(), res.P99)
+		}
+	}
+	rep.P256Ceiling = median(ceilings[CryptoP256])
+	rep.Ed25519Ceiling = median(ceilings[CryptoEd25519])
+	for i, wl := range wls {
+		rep.Figures = append(rep.Figures, Figure{
+			Name: wl.name, ItemsPerCPUSecond: median(rates[i]), Ceiling: median(ceilings[wl.ceiling]),
+			Ratio: median(ratios[i]), Want: wl.want,
+			RequestsPerSecond: last[i].RequestsPerSecond(), P50: last[i].P50, P99: last[i].P99,
+		})
+	}
+
+	// Peak: the one-item P-256 closed loop, with enough connections to
+	// saturate the server; then a fixed rate of 70% of it.
+	peak, err := LoadHTTP(ctx, HTTPConfig{URL: srv.URL + "/v1/verify", Key: key, Workload: wls[0].w,
+		Connections: max(cfg.Connections, 32), Duration: cfg.Duration, ServerCPU: srv.CPU})
+	if err != nil {
+		return nil, err
+	}
+	rep.PeakRPS = peak.RequestsPerSecond()
+	progress("peak: %.0f req/s (P-256, 1 item)", rep.PeakRPS)
+	rep.Load70, err = LoadHTTP(ctx, HTTPConfig{URL: srv.URL + "/v1/verify", Key: key, Workload: wls[0].w,
+		Connections: 64, Rate: BarLoad * rep.PeakRPS, Duration: cfg.Duration, ServerCPU: srv.CPU})
+	if err != nil {
+		return nil, err
+	}
+	progress("at %.0f req/s (70%% of peak): p50 %v, p99 %v, p99.9 %v, %d errors",
+		BarLoad*rep.PeakRPS, rep.Load70.P50, rep.Load70.P99, rep.Load70.P999, rep.Load70.Errors)
+	return rep, nil
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func coreCount() int { return runtime.NumCPU() }

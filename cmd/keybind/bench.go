@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/keybind/keybind/bench"
+)
+
+func runBench(e *env, args []string) int {
+	fs := newFlags(e, "keybind bench [flags]", `
+Measure the verify endpoint against its performance bar and print the
+figures and ratios. It starts this keybind binary as a server (keybind serve
+on a free loopback port, as a child process so that the server's CPU time is
+its own, read from its getrusage), then in rounds measures side by side:
+
+  - the crypto ceiling: crypto/ecdsa and crypto/ed25519 single-signature
+    checks per CPU-second, on one goroutine in this process;
+  - the endpoint with one-item and 16-item P-256 requests and 16-item
+    Ed25519 requests (closed loop), in verifications per server CPU-second;
+
+and finally the p99 latency at 70% of the one-item P-256 peak (fixed rate).
+
+The bar: P-256 one-item ≥ 0.85 and 16-item ≥ 0.95 of the crypto ceiling,
+Ed25519 ≥ 2× the standard library, p99 at 70% of peak ≤ 5ms. Exit status 1
+when the bar is not met.`)
+	rounds := fs.Int("rounds", 3, "measurement rounds (the median is reported)")
+	dur := fs.Duration("duration", 3*time.Second, "length of each endpoint measurement")
+	conns := fs.Int("connections", 16, "connections of the closed-loop runs")
+	quiet := fs.Bool("quiet", false, "print only the summary")
+	if st := parseFlags(e, fs, args); st >= 0 {
+		return st
+	}
+	bin, err := os.Executable()
+	if err != nil {
+		e.errorf("bench: %v", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg := bench.BarConfig{Binary: bin, Rounds: *rounds, Duration: *dur, Connections: *conns}
+	if !*quiet {
+		cfg.Progress = e.stderr
+	}
+	rep, err := bench.Bar(ctx, cfg)
+	if err != nil {
+		e.errorf("bench: %v", err)
+		return 1
+	}
+	fmt.Fprintf(e.stdout, "verify endpoint, %d cores, median of %d rounds\n\n", rep.Cores, rep.Rounds)
+	fmt.Fprintf(e.stdout, "crypto ceiling (one goroutine, per CPU-second): P-256 %.0f, Ed25519 (crypto/ed25519) %.0f\n\n", rep.P256Ceiling, rep.Ed25519Ceiling)
+	fmt.Fprintf(e.stdout, "%-32s %16s %10s %8s %6s %10s %10s\n", "workload", "verif/server-CPU-s", "ratio", "bar", "", "req/s", "p99")
+	for _, f := range rep.Figures {
+		verdict := "ok"
+		if !f.Pass() {
+			verdict = "MISSED"
+		}
+		fmt.Fprintf(e.stdout, "%-32s %18.0f %10.2f %8.2f %6s %10.0f %10v\n", f.Name, f.ItemsPerCPUSecond, f.Ratio, f.Want, verdict, f.RequestsPerSecond, f.P99.Round(time.Microsecond))
+	}
+	verdict := "ok"
+	if rep.Load70.P99 > bench.BarP99 || rep.Load70.Errors > 0 {
+		verdict = "MISSED"
+	}
+	fmt.Fprintf(e.stdout, "\nlatency at 70%% of peak (%.0f of %.0f req/s, P-256, 1 item): p50 %v, p99 %v (bar %v) %s\n",
+		bench.BarLoad*rep.PeakRPS, rep.PeakRPS, rep.Load70.P50.Round(time.Microsecond), rep.Load70.P99.Round(time.Microsecond), bench.BarP99, verdict)
+	if !rep.Pass() {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,286 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/keybind/keybind/cmd/keybind/internal/server"
+	"github.com/keybind/keybind/verify"
+)
+
+// version is the build's version, reported by /healthz.
+var version = "dev"
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+// serveOptions are the settings of `keybind serve`.
+type serveOptions struct {
+	addr                         string
+	tlsCert, tlsKey              string
+	readTimeout, writeTimeout    time.Duration
+	idleTimeout, shutdownTimeout time.Duration
+	maxConns, maxConnsPerIP      int
+	bodyLimit, verifyBodyLimit   int
+	verifyMaxItems               int
+	workers, batchSize, maxQueue int
+	batchWait                    time.Duration
+	keyCache                     int
+	keys                         stringList
+	keysFile                     string
+	logLevel, logFormat          string
+	config                       string
+}
+
+func serveFlags(e *env) (*flag.FlagSet, *serveOptions) {
+	o := &serveOptions{}
+	fs := newFlags(e, "keybind serve [flags]", `
+Start the keybind server: the stateless verify endpoint (POST /v1/verify)
+and the operations routes (/healthz, /readyz, /metrics, /v1/openapi.json).
+It stops on SIGINT or SIGTERM: it stops accepting, lets the requests in
+flight finish, then closes its resources.
+
+Every flag can also be set by an environment variable, KEYBIND_ followed
+by the flag's name in capitals with dashes as underscores (KEYBIND_ADDR,
+KEYBIND_BATCH_WAIT, …), or in a JSON config file (--config) whose members
+are the flags' names ({"addr": "0.0.0.0:8443", "keys-file": "keys.txt"}). A flag
+wins over the environment, which wins over the file.
+
+API keys (--key, repeatable; KEYBIND_KEYS, comma-separated; or --keys-file,
+one per line) have the form TENANT:ROLE:KEY, or TENANT:ROLE:sha256:HEX to
+configure only the key's SHA-256 (keys are kept hashed in memory either
+way). ROLE is verify (POST /v1/verify only), auth_server or admin. A
+request presents its key as "Authorization: Bearer KEY". Without keys,
+/v1/verify answers 401 to everyone.
+
+Serve TLS with --tls-cert and --tls-key; without them the server speaks
+plain HTTP, which is only safe on loopback or behind a TLS proxy.`)
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:8443", "`address` to listen on (port 0 picks a free port)")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate chain `file` for TLS")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key `file` for TLS")
+	fs.DurationVar(&o.readTimeout, "read-timeout", 10*time.Second, "time allowed to read a request")
+	fs.DurationVar(&o.writeTimeout, "write-timeout", 10*time.Second, "time allowed to write a response")
+	fs.DurationVar(&o.idleTimeout, "idle-timeout", 60*time.Second, "time a kept-alive connection may wait for its next request")
+	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 30*time.Second, "time allowed to drain in-flight requests at shutdown")
+	fs.IntVar(&o.maxConns, "max-conns", 10000, "open connections allowed in all")
+	fs.IntVar(&o.maxConnsPerIP, "max-conns-per-ip", 512, "open connections allowed from one IP address")
+	fs.IntVar(&o.bodyLimit, "body-limit", 64<<10, "request body limit in `bytes` of routes without their own")
+	fs.IntVar(&o.verifyBodyLimit, "verify-body-limit", 1<<20, "request body limit of /v1/verify in `bytes`")
+	fs.IntVar(&o.verifyMaxItems, "verify-max-items", 256, "items allowed in one /v1/verify request")
+	fs.IntVar(&o.workers, "workers", 0, "signature-verifying workers (0: one per core)")
+	fs.IntVar(&o.batchSize, "batch-size", 64, "signatures verified together at most")
+	fs.DurationVar(&o.batchWait, "batch-wait", 200*time.Microsecond, "longest wait for an Ed25519 batch to fill under load (negative: never wait)")
+	fs.IntVar(&o.maxQueue, "max-queue", 65536, "signatures allowed to wait for a worker before requests are refused with 429")
+	fs.IntVar(&o.keyCache, "key-cache", 65536, "parsed public keys cached (per cache: by credential id, by encoded key)")
+	fs.Var(&o.keys, "key", "API key `TENANT:ROLE:KEY` or TENANT:ROLE:sha256:HEX (repeatable)")
+	fs.StringVar(&o.keysFile, "keys-file", "", "`file` of API keys, one per line (# starts a comment)")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", "json", "log format: json or text")
+	fs.StringVar(&o.config, "config", "", "JSON config `file` (members named like the flags)")
+	return fs, o
+}
+
+func runServe(e *env, args []string) int {
+	fs, o := serveFlags(e)
+	if st := parseFlags(e, fs, args); st >= 0 {
+		return st
+	}
+	if fs.NArg() > 0 {
+		e.errorf("serve: unexpected argument %q", fs.Arg(0))
+		return 2
+	}
+	if err := applyEnvAndConfig(fs, o); err != nil {
+		e.errorf("serve: %v", err)
+		return 2
+	}
+	log, err := newLogger(e, o.logLevel, o.logFormat)
+	if err != nil {
+		e.errorf("serve: %v", err)
+		return 2
+	}
+	keys, err := loadKeys(o)
+	if err != nil {
+		e.errorf("serve: %v", err)
+		return 2
+	}
+	if keys.Len() == 0 {
+		log.Warn("no API keys configured: /v1/verify answers 401 to every request (see keybind serve --help, --key)")
+	}
+
+	s := server.New(server.Config{
+		Addr:            o.addr,
+		ReadTimeout:     o.readTimeout,
+		WriteTimeout:    o.writeTimeout,
+		IdleTimeout:     o.idleTimeout,
+		ShutdownTimeout: o.shutdownTimeout,
+		MaxConns:        o.maxConns,
+		MaxConnsPerIP:   o.maxConnsPerIP,
+		BodyLimit:       o.bodyLimit,
+		Authenticator:   keys,
+		Logger:          log,
+		Version:         version,
+	})
+	p := verify.New(verify.Options{Workers: o.workers, MaxBatch: o.batchSize, MaxWait: o.batchWait, MaxQueue: o.maxQueue})
+	s.EnableVerify(server.VerifyConfig{
+		Pipeline:        p,
+		MaxItems:        o.verifyMaxItems,
+		BodyLimit:       o.verifyBodyLimit,
+		CredentialCache: o.keyCache,
+		PublicKeyCache:  o.keyCache,
+	})
+	if o.tlsCert != "" || o.tlsKey != "" {
+		cert, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
+		if err != nil {
+			e.errorf("serve: TLS: %v", err)
+			p.Close()
+			return 2
+		}
+		s.UseTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
+	addr, err := s.Listen()
+	if err != nil {
+		e.errorf("serve: %v", err)
+		p.Close()
+		return 1
+	}
+	if ta, ok := addr.(*net.TCPAddr); ok && !ta.IP.IsLoopback() && o.tlsCert == "" {
+		log.Warn("serving plain HTTP on a non-loopback address: API keys travel in clear unless a TLS proxy fronts the server", "addr", addr.String())
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := s.Serve(ctx); err != nil {
+		e.errorf("serve: %v", err)
+		return 1
+	}
+	return 0
+}
+
+// applyEnvAndConfig fills the flags not given on the command line from the
+// environment, then from the config file.
+func applyEnvAndConfig(fs *flag.FlagSet, o *serveOptions) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if set[f.Name] || err != nil {
+			return
+		}
+		env := "KEYBIND_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if f.Name == "key" {
+			env = "KEYBIND_KEYS"
+		}
+		v, ok := os.LookupEnv(env)
+		if !ok {
+			return
+		}
+		set[f.Name] = true
+		if f.Name == "key" {
+			for _, k := range strings.Split(v, ",") {
+				if k = strings.TrimSpace(k); k != "" {
+					o.keys = append(o.keys, k)
+				}
+			}
+			return
+		}
+		if serr := fs.Set(f.Name, v); serr != nil {
+			err = fmt.Errorf("%s: %v", env, serr)
+		}
+	})
+	if err != nil || o.config == "" {
+		return err
+	}
+	b, err := os.ReadFile(o.config)
+	if err != nil {
+		return err
+	}
+	var file map[string]json.RawMessage
+	if err := json.Unmarshal(b, &file); err != nil {
+		return fmt.Errorf("%s: %v", o.config, err)
+	}
+	for name, raw := range file {
+		f := fs.Lookup(name)
+		if f == nil || name == "config" {
+			return fmt.Errorf("%s: unknown setting %q", o.config, name)
+		}
+		if set[name] {
+			continue
+		}
+		if name == "key" {
+			return fmt.Errorf("%s: keep API keys in a keys file (\"keys-file\"), not in the config", o.config)
+		}
+		var v any
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return fmt.Errorf("%s: %s: %v", o.config, name, err)
+		}
+		var s string
+		switch v := v.(type) {
+		case string:
+			s = v
+		case float64:
+			s = strconv.FormatFloat(v, 'f', -1, 64)
+		case bool:
+			s = strconv.FormatBool(v)
+		default:
+			return fmt.Errorf("%s: %s: want a string, a number or a boolean", o.config, name)
+		}
+		if err := fs.Set(name, s); err != nil {
+			return fmt.Errorf("%s: %s: %v", o.config, name, err)
+		}
+	}
+	return nil
+}
+
+// loadKeys reads the API keys of --key, KEYBIND_KEYS and --keys-file.
+func loadKeys(o *serveOptions) (*server.StaticKeys, error) {
+	specs := append([]string(nil), o.keys...)
+	if o.keysFile != "" {
+		f, err := os.Open(o.keysFile)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			line := strings.TrimSpace(sc.Text())
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			specs = append(specs, line)
+		}
+		if err := sc.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return server.ParseStaticKeys(specs)
+}
+
+func newLogger(e *env, level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %v", err)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(e.stderr, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(e.stderr, opts)), nil
+	}
+	return nil, errors.New("--log-format: json or text")
+}
