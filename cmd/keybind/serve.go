@@ -62,8 +62,8 @@ KEYBIND_BATCH_WAIT, …), or in a JSON config file (--config) whose members
 are the flags' names ({"addr": "0.0.0.0:8443", "keys-file": "keys.txt"}). A flag
 wins over the environment, which wins over the file.
 
-API keys (--key, repeatable; KEYBIND_KEYS, comma-separated; or --keys-file,
-one per line) have the form TENANT:ROLE:KEY, or TENANT:ROLE:sha256:HEX to
+API keys (--key, repeatable; KEYBIND_KEYS, comma-separated; --keys-file,
+one per line; all of them count) have the form TENANT:ROLE:KEY, or TENANT:ROLE:sha256:HEX to
 configure only the key's SHA-256 (keys are kept hashed in memory either
 way). ROLE is verify (POST /v1/verify only), auth_server or admin. A
 request presents its key as "Authorization: Bearer KEY". Without keys,
@@ -178,7 +178,9 @@ func applyEnvAndConfig(fs *flag.FlagSet, o *serveOptions) error {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] || err != nil {
+		// Keys add up from every source; other settings take the first
+		// source that sets them.
+		if (set[f.Name] && f.Name != "key") || err != nil {
 			return
 		}
 		env := "KEYBIND_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
