@@ -214,10 +214,16 @@ func (p *Pipeline) verifyHere(items []Item, results []Result, now int64) error {
 	}
 	p.mu.Unlock()
 
-	st.spans = append(st.spans[:0], span{lo: 0, hi: share})
 	st.verify(p, items[:share], results[:share])
 
 	p.mu.Lock()
+	// Verify what the idle workers have not taken yet of the rest.
+	for j != nil && p.qhead < len(p.q) && p.q[p.qhead] == j {
+		st.spans = p.takeHead(st.spans[:0], p.opts.MaxBatch)
+		p.mu.Unlock()
+		st.run(p)
+		p.mu.Lock()
+	}
 	p.busy--
 	p.spare = append(p.spare, st)
 	p.kick(p.now())
@@ -295,7 +301,18 @@ func (p *Pipeline) kick(now int64) {
 // items, fewer when idle cores can share the queue. Called with p.mu held.
 func (p *Pipeline) take(spans []span) []span {
 	free := max(p.opts.Workers-p.busy, 1)
-	n := min(p.opts.MaxBatch, (p.queued+free-1)/free)
+	return p.takeN(spans, min(p.opts.MaxBatch, (p.queued+free-1)/free))
+}
+
+// takeHead removes up to max items of the job at the head of the queue.
+// Called with p.mu held.
+func (p *Pipeline) takeHead(spans []span, max int) []span {
+	j := p.q[p.qhead]
+	return p.takeN(spans, min(max, len(j.items)-j.next))
+}
+
+// takeN removes the next n queued items into spans. Called with p.mu held.
+func (p *Pipeline) takeN(spans []span, n int) []span {
 	p.queued -= n
 	for n > 0 {
 		j := p.q[p.qhead]
