@@ -81,12 +81,12 @@ const (
 	CodeKeyIDMismatch     attest.Code = "appattest.key_id_mismatch"
 	CodeCredentialID      attest.Code = "appattest.credential_id_mismatch"
 	CodeCredentialKey     attest.Code = "appattest.credential_key_mismatch"
-	CodeCredentialKeyCOSE attest.Code = "appattest.credential_key" // the COSE key is not an ES256 P-256 key
+	CodeCredentialKeyCOSE attest.Code = "appattest.credential_key_malformed" // the COSE key is not an ES256 P-256 key
 	CodeAppIDMismatch     attest.Code = "appattest.app_id_mismatch"
 	CodeCounterNotZero    attest.Code = "appattest.counter_not_zero"
 	CodeAAGUID            attest.Code = "appattest.aaguid"               // neither App Attest AAGUID
 	CodeEnvironmentWrong  attest.Code = "appattest.environment_mismatch" // the other environment's AAGUID
-	CodeAuthData          attest.Code = "appattest.auth_data"            // authData too short, AT clear, truncated
+	CodeAuthData          attest.Code = "appattest.auth_data_malformed"  // authData too short, AT clear, truncated
 	CodeAuthDataTrailing  attest.Code = "appattest.auth_data_trailing"   // bytes after the key that are not the extension map
 )
 
