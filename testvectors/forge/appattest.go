@@ -305,10 +305,16 @@ func (ca *AppAttestCA) Attest(key *ecdsa.PrivateKey, opts AppAttestOptions) (*Ap
 		certKey = opts.CertificateKey
 	}
 	var signer crypto.Signer = ca.IntermediateKey
+	parent := ca.Intermediate
 	if opts.LeafSigner != nil {
+		// The intermediate's name with another key: the certificate names
+		// its issuer as usual but its signature does not verify.
 		signer = opts.LeafSigner
+		p := *ca.Intermediate
+		p.PublicKey = signer.Public()
+		parent = &p
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Intermediate, certKey, signer)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, certKey, signer)
 	if err != nil {
 		return nil, err
 	}
