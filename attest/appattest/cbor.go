@@ -87,16 +87,16 @@ func cborString(what string, b []byte, off int, major byte) (s []byte, next int,
 }
 
 // cborSkip checks the well-formedness and profile of the data item at
-// b[off:], at nesting level depth (1 for a top-level item), and returns the
-// offset after it.
+// b[off:], at nesting level depth (1 for a top-level item; arrays and maps
+// count as levels, as in the profile), and returns the offset after it.
 func cborSkip(what string, b []byte, off, depth int) (int, error) {
-	if depth > attest.CBORMaxNesting {
-		return 0, cborError(attest.CodeCBORLimit, what, "nested deeper than %d levels", attest.CBORMaxNesting)
-	}
 	start := off
 	major, arg, off, err := cborHead(what, b, off)
 	if err != nil {
 		return 0, err
+	}
+	if (major == majorArray || major == majorMap) && depth > attest.CBORMaxNesting {
+		return 0, cborError(attest.CodeCBORLimit, what, "nested deeper than %d levels", attest.CBORMaxNesting)
 	}
 	switch major {
 	case majorUint, majorNeg, majorSimple:
