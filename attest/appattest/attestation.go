@@ -8,6 +8,7 @@ import (
 	"crypto/subtle"
 	"crypto/x509"
 	"encoding/asn1"
+	"fmt"
 	"sync"
 	"time"
 
@@ -151,16 +152,25 @@ func parseAttestationObject(b []byte) (*attestationObject, error) {
 		return nil, err
 	}
 	o := &attestationObject{}
-	if err := attest.UnmarshalCBOR("attStmt x5c", stmt["x5c"], &o.x5c); err != nil {
+	var x5c []cbor.RawMessage
+	if err := attest.UnmarshalCBOR("attStmt x5c", stmt["x5c"], &x5c); err != nil {
 		return nil, err
 	}
-	if err := attest.UnmarshalCBOR("attStmt receipt", stmt["receipt"], &o.receipt); err != nil {
+	for i, raw := range x5c {
+		c, err := byteString(fmt.Sprintf("attStmt x5c[%d]", i), raw)
+		if err != nil {
+			return nil, err
+		}
+		o.x5c = append(o.x5c, c)
+	}
+	var err error
+	if o.receipt, err = byteString("attStmt receipt", stmt["receipt"]); err != nil {
 		return nil, err
 	}
 	if len(o.receipt) == 0 {
 		return nil, attest.Errorf(CodeReceipt, "the receipt is empty")
 	}
-	if err := attest.UnmarshalCBOR("authData", top["authData"], &o.rawAuth); err != nil {
+	if o.rawAuth, err = byteString("authData", top["authData"]); err != nil {
 		return nil, err
 	}
 	ad, err := parseAttestedAuthData(o.rawAuth)
@@ -177,6 +187,23 @@ func parseAttestationObject(b []byte) (*attestationObject, error) {
 	}
 	o.authData, o.coseX, o.coseY = ad, k.X, k.Y
 	return o, nil
+}
+
+// byteString decodes a CBOR byte string. (The strict profile also decodes
+// an array of small integers into a []byte; no App Attest field is one.)
+func byteString(what string, raw cbor.RawMessage) ([]byte, error) {
+	if len(raw) == 0 || raw[0]>>5 != majorBytes {
+		m := byte(0)
+		if len(raw) > 0 {
+			m = raw[0] >> 5
+		}
+		return nil, cborError(attest.CodeCBORType, what, "%s where a byte string was expected", majorName(m))
+	}
+	var b []byte
+	if err := attest.UnmarshalCBOR(what, raw, &b); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // exactKeys checks that a decoded map holds exactly the given keys.

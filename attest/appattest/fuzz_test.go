@@ -99,9 +99,10 @@ func FuzzParseAssertion(f *testing.F) {
 		var m map[string]cbor.RawMessage
 		refErr := attest.UnmarshalCBOR("assertion", b, &m)
 		var sig, auth []byte
+		isBytes := func(raw cbor.RawMessage) bool { return len(raw) > 0 && raw[0]>>5 == majorBytes }
 		refOK := refErr == nil && len(m) == 2 &&
-			attest.UnmarshalCBOR("signature", m["signature"], &sig) == nil && m["signature"] != nil &&
-			attest.UnmarshalCBOR("authenticatorData", m["authenticatorData"], &auth) == nil && m["authenticatorData"] != nil
+			isBytes(m["signature"]) && attest.UnmarshalCBOR("signature", m["signature"], &sig) == nil &&
+			isBytes(m["authenticatorData"]) && attest.UnmarshalCBOR("authenticatorData", m["authenticatorData"], &auth) == nil
 		switch {
 		case err == nil && !refOK:
 			t.Fatalf("accepted what the strict profile refuses: %v", refErr)

@@ -228,6 +228,13 @@ func (g *appAttestGen) attestationRejects() error {
 		})},
 		{name: "cbor-indefinite-length", code: "cbor.indefinite_length", object: raw(func(b []byte) []byte { return append(append([]byte{0xbf}, b[1:]...), 0xff) })},
 		{name: "cbor-tag", code: "cbor.tag", object: raw(func(b []byte) []byte { return append([]byte{0xd8, 0x18}, b...) })},
+		{name: "auth-data-as-array", code: "cbor.type", object: func(a *forge.AppAttestation) []byte {
+			ints := make([]int, 0, 16)
+			for _, c := range a.AuthData[:16] {
+				ints = append(ints, int(c))
+			}
+			return appAttestCBOR(map[string]any{"fmt": a.Fmt, "attStmt": map[string]any{"x5c": a.X5C, "receipt": a.Receipt}, "authData": ints})
+		}},
 		{name: "attstmt-without-receipt", code: "appattest.object", object: stmtWithout},
 		{name: "format-packed", code: "appattest.format", object: object(func(o *forge.AppAttestObject) { o.Fmt = "packed" })},
 		{name: "receipt-empty", code: "appattest.receipt", edit: func(o *forge.AppAttestOptions) { o.Receipt = []byte{} }},
