@@ -40,8 +40,9 @@ import (
 const Format = "apple-appattest"
 
 // Error codes of attestations, in the order of Apple's checklist. Each check
-// has its own code; vectors in testvectors/appattest hold one valid and one
-// invalid example of each.
+// has its own code; testvectors/appattest holds an invalid vector for each
+// (except input.app_ids and input.environment, which the vector format
+// cannot express) next to the valid ones.
 const (
 	// Inputs the caller passes.
 	CodeKeyID          attest.Code = "input.key_id"           // the key id is not 32 bytes

@@ -31,7 +31,7 @@ type Assertion struct {
 	// AuthenticatorData is the signed authenticator data.
 	AuthenticatorData []byte
 	// RPIDHash is SHA-256 of the app's App ID.
-	RPIDHash [rpIDHashLen]byte
+	RPIDHash [32]byte
 	// Flags is the flags byte of the authenticator data.
 	Flags byte
 	// Counter is the key's use counter.
@@ -155,7 +155,7 @@ func (a *Assertion) Check(clientData []byte, opts AssertionOptions) (uint32, err
 
 // rpIDMatches reports whether h is SHA-256 of one of the App IDs, without
 // allocating.
-func rpIDMatches(h *[rpIDHashLen]byte, appIDs []string) bool {
+func rpIDMatches(h *[32]byte, appIDs []string) bool {
 	var buf [256]byte
 	for _, id := range appIDs {
 		var sum [sha256.Size]byte
