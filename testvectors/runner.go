@@ -72,7 +72,11 @@ type KindFunc func(c *Case) (facts map[string]any, err error)
 
 // Kinds returns the kinds this build of keybind can check.
 func Kinds() map[string]KindFunc {
-	return map[string]KindFunc{}
+	appAttest := newAppAttestKinds()
+	return map[string]KindFunc{
+		"apple-appattest":           appAttest.attestation,
+		"apple-appattest-assertion": appAttest.assertion,
+	}
 }
 
 // Runner runs manifests and reports one line per vector to Out.
