@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/keybind/keybind/attest/appattest"
+	"github.com/keybind/keybind/testvectors/forge"
 	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 )
 
@@ -51,6 +53,35 @@ func TestSteadyPathAllocations(t *testing.T) {
 		}
 	})
 	t.Logf("allocations of the bare crypto calls: ECDSA P-256 %v per signature, Ed25519 single %v, Ed25519 batch of 16 %v per batch", bareECDSA, bareEd, bareBatch)
+
+	// An App Attest assertion: parsing and checks allocate nothing, the
+	// signature what crypto/ecdsa allocates.
+	dev := s.p256
+	const appID = "8YE23NZS57.com.example.keybind"
+	a, err := forge.AppAssert(dev, forge.AppAssertOptions{AppID: appID, ClientData: msg, Counter: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertion := a.Marshal()
+	aaOpts := appattest.AssertionOptions{AppIDs: []string{appID}}
+	aaPipe := New(Options{Workers: 1, MaxWait: -1})
+	defer aaPipe.Close()
+	var signed [32]byte
+	aaItems, aaRes := make([]Item, 1), make([]Result, 1)
+	aaRun := func() {
+		it, _, err := AppAttestItem(s.p256Key, assertion, msg, aaOpts, &signed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		aaItems[0] = it
+		if err := aaPipe.Verify(aaItems, aaRes); err != nil || !aaRes[0].Valid() {
+			t.Fatal(err, aaRes[0].Code)
+		}
+	}
+	aaRun()
+	if got := testing.AllocsPerRun(100, aaRun); got > bareECDSA {
+		t.Errorf("App Attest: %v allocations, the crypto alone makes %v", got, bareECDSA)
+	}
 
 	for _, queued := range []bool{false, true} {
 		p := New(Options{Workers: 1, MaxWait: -1})

@@ -19,7 +19,8 @@ const (
 	// Ed25519 is PureEdDSA on edwards25519 (RFC 8032). Name "ed25519".
 	Ed25519
 	// AppAttest is an Apple App Attest assertion: a P-256 ECDSA signature
-	// (DER) over the digest the assertion commits to. Name "appattest".
+	// (DER) over the digest the assertion commits to (see AppAttestItem).
+	// Name "appattest".
 	AppAttest
 
 	numAlgorithms = iota + 1
@@ -128,9 +129,15 @@ func Precheck(it *Item) attest.Code {
 		return CodeDigest
 	}
 	switch it.Algorithm {
-	case ECDSAP256, AppAttest:
+	case ECDSAP256:
 		if !validDER(it.Signature) {
 			return CodeSignatureEncoding
+		}
+	case AppAttest:
+		// The signature is part of the assertion, the device's evidence:
+		// one that is not DER does not verify (as appattest reports it).
+		if !validDER(it.Signature) {
+			return CodeSignature
 		}
 	case ECDSAP256Raw, Ed25519:
 		if len(it.Signature) != 64 {

@@ -54,6 +54,7 @@ func FuzzVerifyParse(f *testing.F) {
 				ClientData   *string `json:"client_data"`
 				AppID        *string `json:"app_id"`
 				Counter      *uint32 `json:"previous_counter"`
+				Challenge    *string `json:"challenge"`
 			} `json:"items"`
 		}
 		dec := json.NewDecoder(bytes.NewReader(body))
@@ -100,6 +101,7 @@ func FuzzVerifyParse(f *testing.F) {
 			b64("signature", in.sig, w.Signature, fSignature)
 			b64("assertion", in.assertion, w.Assertion, fAssertion)
 			b64("client_data", in.clientData, w.ClientData, fClientData)
+			b64("challenge", in.challenge, w.Challenge, fChallenge)
 			if w.Counter != nil && uint64(*w.Counter) != in.counter {
 				t.Fatalf("item %d: counter %d, want %d", i, in.counter, *w.Counter)
 			}

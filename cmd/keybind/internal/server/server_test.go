@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/keybind/keybind/attest"
+	"github.com/keybind/keybind/testvectors/forge"
 	"github.com/keybind/keybind/verify"
 )
 
@@ -492,6 +493,54 @@ func TestVerifyEndpoint(t *testing.T) {
 }
 
 func sha256Sum(b []byte) []byte { h := sha256.Sum256(b); return h[:] }
+
+// TestVerifyAppAttest checks App Attest assertions through the endpoint.
+func TestVerifyAppAttest(t *testing.T) {
+	res := &mapResolver{creds: map[string][]byte{}}
+	ts := verifyServer(t, res, Config{})
+	dev, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	point, _ := dev.PublicKey.Bytes()
+	res.creds["tenant-a/iphone"] = point
+	const appID = "8YE23NZS57.com.example.keybind"
+	clientData := []byte(`{"challenge":"c-77","number":42}`)
+	a, err := forge.AppAssert(dev, forge.AppAssertOptions{AppID: appID, ClientData: clientData, Counter: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	item := map[string]any{"algorithm": "appattest", "credential_id": "iphone", "assertion": b64(a.Marshal()),
+		"client_data": b64(clientData), "app_id": appID, "previous_counter": 7, "challenge": b64([]byte("c-77"))}
+	r := ts.verify(keyA, map[string]any{"items": []any{item, with(item, "public_key", b64(point), "credential_id", nil)}})
+	if r.status != 200 || string(r.body) != `{"results":[{"valid":true,"counter":8},{"valid":true,"counter":8}]}`+"\n" {
+		t.Fatalf("valid assertion: %d %s", r.status, r.body)
+	}
+	for _, c := range []struct {
+		name string
+		item map[string]any
+		want string
+	}{
+		{"other client data", with(item, "client_data", b64([]byte(`{"challenge":"c-77","number":43}`))), "assert.signature"},
+		{"counter not greater", with(item, "previous_counter", 8), "assert.counter"},
+		{"other App ID", with(item, "app_id", "8YE23NZS57.com.example.other"), "assert.app_id_mismatch"},
+		{"no App ID", with(item, "app_id", nil), "input.app_ids"},
+		{"challenge absent", with(item, "challenge", b64([]byte("c-78"))), "assert.challenge"},
+		{"not a CBOR map", with(item, "assertion", b64([]byte("junk"))), "cbor.type"},
+		{"no assertion", with(item, "assertion", nil), "input.signature"},
+		{"no client data", with(item, "client_data", nil), "input.message"},
+		{"a message too", with(item, "message", b64(clientData)), "input.field"},
+		{"another tenant's credential", with(item, "credential_id", "iphone"), "input.unknown_credential"},
+	} {
+		key := keyA
+		if c.name == "another tenant's credential" {
+			key = keyB
+		}
+		if got := ts.verifyResults(key, c.item)[0]; got != c.want {
+			t.Errorf("%s: got %q, want %q", c.name, got, c.want)
+		}
+	}
+	if m := ts.get("/metrics"); !bytes.Contains(m.body, []byte(`keybind_verify_items_total{algorithm="appattest",result="valid"} 2`)) {
+		t.Errorf("App Attest verdicts not counted")
+	}
+}
 
 func TestVerifyRequestProblems(t *testing.T) {
 	ts := verifyServer(t, nil, Config{})

@@ -3,9 +3,11 @@ package server
 import (
 	"encoding/base64"
 	"errors"
+	"strconv"
 	"sync"
 
 	"github.com/keybind/keybind/attest"
+	"github.com/keybind/keybind/attest/appattest"
 	"github.com/keybind/keybind/verify"
 	"github.com/valyala/fasthttp"
 )
@@ -92,9 +94,14 @@ type itemIn struct {
 	pub, cred                  []byte
 	msg, digest, sig           []byte
 	assertion, clientData, app []byte
+	challenge                  []byte
 	counter                    uint64
 	has                        uint16
 	code                       attest.Code
+	// An App Attest item's signed digest, and its counter once valid.
+	appAttest  bool
+	newCounter uint32
+	signed     [32]byte
 }
 
 // verifyReq is the per-request state, pooled: nothing of it refers to the
@@ -120,9 +127,10 @@ const (
 	fClientData
 	fAppID
 	fCounter
+	fChallenge
 )
 
-var fieldNames = [...]string{"algorithm", "public_key", "credential_id", "message", "digest", "signature", "assertion", "client_data", "app_id", "previous_counter"}
+var fieldNames = [...]string{"algorithm", "public_key", "credential_id", "message", "digest", "signature", "assertion", "client_data", "app_id", "previous_counter", "challenge"}
 
 var (
 	b64Std = base64.RawStdEncoding.Strict()
@@ -178,7 +186,11 @@ func (v *verifyAPI) serve(c *Ctx) error {
 		if i > 0 {
 			out = append(out, ',')
 		}
-		if code := r.in[i].code; code == "" {
+		if code := r.in[i].code; code == "" && r.in[i].appAttest {
+			out = append(out, `{"valid":true,"counter":`...)
+			out = strconv.AppendUint(out, uint64(r.in[i].newCounter), 10)
+			out = append(out, '}')
+		} else if code == "" {
 			out = append(out, `{"valid":true}`...)
 		} else {
 			out = append(out, `{"valid":false,"code":"`...)
@@ -352,6 +364,8 @@ func (v *verifyAPI) parseItem(r *verifyReq, in *itemIn, idx int) *Problem {
 					in.assertion = b
 				case fClientData:
 					in.clientData = b
+				case fChallenge:
+					in.challenge = b
 				}
 			}
 		}
@@ -410,7 +424,7 @@ func (v *verifyAPI) item(in *itemIn, tenant string) (verify.Item, attest.Code) {
 		return it, verify.CodeAlgorithm
 	}
 	alg, ok := verify.ParseAlgorithm(in.alg)
-	if !ok || alg == verify.AppAttest {
+	if !ok {
 		return it, verify.CodeAlgorithm
 	}
 	it.Algorithm = alg
@@ -445,7 +459,10 @@ func (v *verifyAPI) item(in *itemIn, tenant string) (verify.Item, attest.Code) {
 	default:
 		return it, CodeItemKey
 	}
-	if in.has&(fAssertion|fClientData|fAppID|fCounter) != 0 {
+	if alg == verify.AppAttest {
+		return v.appAttestItem(in, it.Key)
+	}
+	if in.has&(fAssertion|fClientData|fAppID|fCounter|fChallenge) != 0 {
 		return it, CodeField
 	}
 	if in.has&fMessage != 0 {
@@ -464,6 +481,32 @@ func (v *verifyAPI) item(in *itemIn, tenant string) (verify.Item, attest.Code) {
 	if code := verify.Precheck(&it); code != "" {
 		return it, code
 	}
+	return it, ""
+}
+
+// appAttestItem prepares an App Attest item: the assertion plays the
+// signature, the client data the message.
+func (v *verifyAPI) appAttestItem(in *itemIn, key *verify.PublicKey) (verify.Item, attest.Code) {
+	switch {
+	case in.has&(fMessage|fDigest|fSignature) != 0:
+		return verify.Item{}, CodeField
+	case in.has&fAssertion == 0:
+		return verify.Item{}, verify.CodeSignatureEncoding
+	case in.has&fClientData == 0:
+		return verify.Item{}, verify.CodeMessage
+	}
+	opts := appattest.AssertionOptions{PreviousCounter: uint32(in.counter), Challenge: in.challenge}
+	if in.has&fAppID != 0 {
+		opts.AppIDs = []string{string(in.app)}
+	}
+	it, counter, err := verify.AppAttestItem(key, in.assertion, in.clientData, opts, &in.signed)
+	if err != nil {
+		if code := attest.CodeOf(err); code != "" {
+			return it, code
+		}
+		return it, verify.CodeSignature
+	}
+	in.appAttest, in.newCounter = true, counter
 	return it, ""
 }
 
