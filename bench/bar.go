@@ -35,10 +35,10 @@ type BarConfig struct {
 	// ServerArgs are extra arguments of `keybind serve`.
 	ServerArgs []string
 	// Rounds of measurements; each reports ratios of figures measured
-	// back to back, and the report gives the median. Default 3.
+	// back to back, and the report gives the median. Default 5.
 	Rounds int
-	// Duration of each HTTP measurement (default 3s) and of each crypto
-	// ceiling measurement (default 1s).
+	// Duration of each HTTP measurement (default 2s) and of each crypto
+	// ceiling measurement (default 500ms).
 	Duration, CryptoDuration time.Duration
 	// Connections of the closed-loop runs. Default 16.
 	Connections int
@@ -92,13 +92,13 @@ func (r *BarReport) Pass() bool {
 // 70% of the one-item P-256 peak.
 func Bar(ctx context.Context, cfg BarConfig) (*BarReport, error) {
 	if cfg.Rounds <= 0 {
-		cfg.Rounds = 3
+		cfg.Rounds = 5
 	}
 	if cfg.Duration <= 0 {
-		cfg.Duration = 3 * time.Second
+		cfg.Duration = 2 * time.Second
 	}
 	if cfg.CryptoDuration <= 0 {
-		cfg.CryptoDuration = time.Second
+		cfg.CryptoDuration = 500 * time.Millisecond
 	}
 	if cfg.Connections <= 0 {
 		cfg.Connections = 16
@@ -146,18 +146,24 @@ func Bar(ctx context.Context, cfg BarConfig) (*BarReport, error) {
 	ratios := make([][]float64, len(wls))
 	rates := make([][]float64, len(wls))
 	last := make([]HTTPResult, len(wls))
+	ceiling := func(alg CryptoAlg) (float64, error) {
+		r, err := Crypto(alg, cfg.CryptoDuration)
+		if err != nil {
+			return 0, err
+		}
+		ceilings[alg] = append(ceilings[alg], r.PerCPUSecond())
+		return r.PerCPUSecond(), nil
+	}
+	// Every endpoint run sits between two ceiling runs of its algorithm,
+	// and its ratio is taken against their mean: the pairs share the
+	// machine's load of the moment, and the median over the rounds drops
+	// the pairs a burst of other work disturbed.
 	for round := 1; round <= cfg.Rounds; round++ {
-		roundCeiling := map[CryptoAlg]float64{}
-		for _, alg := range []CryptoAlg{CryptoP256, CryptoEd25519} {
-			r, err := Crypto(alg, cfg.CryptoDuration)
+		for i, wl := range wls {
+			before, err := ceiling(wl.ceiling)
 			if err != nil {
 				return nil, err
 			}
-			roundCeiling[alg] = r.PerCPUSecond()
-			ceilings[alg] = append(ceilings[alg], r.PerCPUSecond())
-			progress("round %d: crypto %s: %.0f/CPU-s", round, alg, r.PerCPUSecond())
-		}
-		for i, wl := range wls {
 			res, err := LoadHTTP(ctx, HTTPConfig{URL: srv.URL + "/v1/verify", Key: key, Workload: wl.w,
 				Connections: cfg.Connections, Duration: cfg.Duration, ServerCPU: srv.CPU})
 			if err != nil {
@@ -166,24 +172,19 @@ func Bar(ctx context.Context, cfg BarConfig) (*BarReport, error) {
 			if res.Errors > 0 {
 				return nil, fmt.Errorf("bench: %s: %d errors, first: %s", wl.name, res.Errors, res.FirstError)
 			}
+			after, err := ceiling(wl.ceiling)
+			if err != nil {
+				return nil, err
+			}
+			c := (before + after) / 2
 			last[i] = res
 			rate := res.ItemsPerServerCPUSecond()
 			rates[i] = append(rates[i], rate)
-			ratios[i] = append(ratios[i], rate/roundCeiling[wl.ceiling])
-			progress("round %d: %s: %.0f items/server-CPU-s (%.2f of crypto), %.0f req/s, p99 %v",
-				round, wl.name, rate, rate/roundCeiling[wl.ceiling], res.RequestsPerSecond(), res.P99)
+			ratios[i] = append(ratios[i], rate/c)
+			progress("round %d: %s: %.0f verifications/server-CPU-s, crypto %.0f/CPU-s (%s): ratio %.3f; %.0f req/s, p99 %v",
+				round, wl.name, rate, c, wl.ceiling, rate/c, res.RequestsPerSecond(), res.P99.Round(time.Microsecond))
 		}
 	}
-	rep.P256Ceiling = median(ceilings[CryptoP256])
-	rep.Ed25519Ceiling = median(ceilings[CryptoEd25519])
-	for i, wl := range wls {
-		rep.Figures = append(rep.Figures, Figure{
-			Name: wl.name, ItemsPerCPUSecond: median(rates[i]), Ceiling: median(ceilings[wl.ceiling]),
-			Ratio: median(ratios[i]), Want: wl.want,
-			RequestsPerSecond: last[i].RequestsPerSecond(), P50: last[i].P50, P99: last[i].P99,
-		})
-	}
-
 	// Peak: the one-item P-256 closed loop, with enough connections to
 	// saturate the server; then a fixed rate of 70% of it.
 	peak, err := LoadHTTP(ctx, HTTPConfig{URL: srv.URL + "/v1/verify", Key: key, Workload: wls[0].w,

@@ -28,8 +28,8 @@ and finally the p99 latency at 70% of the one-item P-256 peak (fixed rate).
 The bar: P-256 one-item ≥ 0.85 and 16-item ≥ 0.95 of the crypto ceiling,
 Ed25519 ≥ 2× the standard library, p99 at 70% of peak ≤ 5ms. Exit status 1
 when the bar is not met.`)
-	rounds := fs.Int("rounds", 3, "measurement rounds (the median is reported)")
-	dur := fs.Duration("duration", 3*time.Second, "length of each endpoint measurement")
+	rounds := fs.Int("rounds", 5, "measurement rounds (the median is reported)")
+	dur := fs.Duration("duration", 2*time.Second, "length of each endpoint measurement")
 	conns := fs.Int("connections", 16, "connections of the closed-loop runs")
 	quiet := fs.Bool("quiet", false, "print only the summary")
 	if st := parseFlags(e, fs, args); st >= 0 {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"fmt"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -101,27 +102,29 @@ func (s *jsonScanner) str() ([]byte, bool) {
 	}
 	s.i++
 	start := s.i
+	q := bytes.IndexByte(s.b[start:], '"')
+	if q < 0 {
+		return nil, s.failf("unterminated string")
+	}
+	v := s.b[start : start+q]
+	if bytes.IndexByte(v, '\\') >= 0 {
+		return s.escaped(start)
+	}
 	ascii := true
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		switch {
-		case c == '"':
-			v := s.b[start:s.i]
-			s.i++
-			if !ascii && !utf8.Valid(v) {
-				return nil, s.failf("string is not valid UTF-8")
+	for _, c := range v {
+		if c-0x20 >= 0x60 { // below 0x20 or from 0x80
+			if c < 0x20 {
+				s.i = start
+				return nil, s.failf("control character in a string")
 			}
-			return v, true
-		case c == '\\':
-			return s.escaped(start)
-		case c < 0x20:
-			return nil, s.failf("control character in a string")
-		case c >= utf8.RuneSelf:
 			ascii = false
 		}
-		s.i++
 	}
-	return nil, s.failf("unterminated string")
+	if !ascii && !utf8.Valid(v) {
+		return nil, s.failf("string is not valid UTF-8")
+	}
+	s.i = start + q + 1
+	return v, true
 }
 
 // escaped finishes reading a string holding escapes into s.tmp.
