@@ -54,7 +54,7 @@ func serveFlags(e *env) (*flag.FlagSet, *serveOptions) {
 Start the keybind server: the stateless verify endpoint (POST /v1/verify)
 and the operations routes (/healthz, /readyz, /metrics, /v1/openapi.json).
 It stops on SIGINT or SIGTERM: it stops accepting, lets the requests in
-flight finish, then closes its resources.
+flight finish, then closes its resources (a second signal stops it at once).
 
 Every flag can also be set by an environment variable, KEYBIND_ followed
 by the flag's name in capitals with dashes as underscores (KEYBIND_ADDR,
@@ -164,6 +164,11 @@ func runServe(e *env, args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		// After the first signal, a second one ends the process at once.
+		<-ctx.Done()
+		stop()
+	}()
 	if err := s.Serve(ctx); err != nil {
 		e.errorf("serve: %v", err)
 		return 1

@@ -205,6 +205,7 @@ func TestServeRefusesBadSettings(t *testing.T) {
 		{"key in the config", nil, []string{"--config", withKey}, "keys file"},
 		{"argument", nil, []string{"now"}, "unexpected argument"},
 		{"bad log level", nil, []string{"--log-level", "loud"}, "--log-level"},
+		{"missing TLS files", nil, []string{"--tls-cert", filepath.Join(dir, "none.pem"), "--tls-key", filepath.Join(dir, "none.key")}, "TLS"},
 	} {
 		for _, kv := range c.env {
 			k, v, _ := strings.Cut(kv, "=")

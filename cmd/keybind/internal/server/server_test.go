@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -890,5 +891,61 @@ func TestCopyBody(t *testing.T) {
 	close(release)
 	if b := <-got; !bytes.Equal(b, first) {
 		t.Errorf("the copied body changed: %.40q", b)
+	}
+}
+
+func TestGlobalConnectionLimit(t *testing.T) {
+	ts := startServer(t, Config{MaxConns: 1}, nil)
+	addr := strings.TrimPrefix(ts.url, "http://")
+	held, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	fmt.Fprintf(held, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	if line, err := readStatusLine(held); err != nil || !strings.Contains(line, " 200 ") {
+		t.Fatalf("held connection: %q %v", line, err)
+	}
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	b, _ := io.ReadAll(c)
+	c.Close()
+	if !bytes.HasPrefix(b, []byte("HTTP/1.1 503 ")) || !bytes.Contains(b, []byte(CodeTooManyConns)) {
+		t.Errorf("connection over the limit: %q", b)
+	}
+}
+
+func TestTLS(t *testing.T) {
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	ts := startServer(t, Config{}, func(s *Server) {
+		s.UseTLS(&tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: k}}, MinVersion: tls.VersionTLS12})
+	})
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	url := strings.Replace(ts.url, "http://", "https://", 1)
+	resp, err := client.Get(url + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.TLS == nil {
+		t.Errorf("/healthz over TLS: %d %v", resp.StatusCode, resp.TLS)
+	}
+	if resp, err := http.Get(ts.url + "/healthz"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Error("plain HTTP answered on the TLS port")
+		}
 	}
 }
