@@ -3,12 +3,12 @@ package server
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
