@@ -185,6 +185,16 @@ func Bar(ctx context.Context, cfg BarConfig) (*BarReport, error) {
 				round, wl.name, rate, c, wl.ceiling, rate/c, res.RequestsPerSecond(), res.P99.Round(time.Microsecond))
 		}
 	}
+	rep.P256Ceiling = median(ceilings[CryptoP256])
+	rep.Ed25519Ceiling = median(ceilings[CryptoEd25519])
+	for i, wl := range wls {
+		rep.Figures = append(rep.Figures, Figure{
+			Name: wl.name, ItemsPerCPUSecond: median(rates[i]), Ceiling: median(ceilings[wl.ceiling]),
+			Ratio: median(ratios[i]), Want: wl.want,
+			RequestsPerSecond: last[i].RequestsPerSecond(), P50: last[i].P50, P99: last[i].P99,
+		})
+	}
+
 	// Peak: the one-item P-256 closed loop, with enough connections to
 	// saturate the server; then a fixed rate of 70% of it.
 	peak, err := LoadHTTP(ctx, HTTPConfig{URL: srv.URL + "/v1/verify", Key: key, Workload: wls[0].w,

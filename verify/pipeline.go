@@ -18,9 +18,11 @@ type Options struct {
 	Workers int
 	// MaxBatch bounds the number of items verified together. Default 64.
 	MaxBatch int
-	// MaxWait bounds how long an Ed25519 item may wait for a batch to fill
-	// when the arrival rate says a fuller batch is near. A negative value
-	// never waits. Default 200µs.
+	// MaxWait bounds how long queued Ed25519 items wait for the running
+	// Ed25519 batches: once the oldest has waited that long, the next
+	// arrival or completion lets another core start a batch. A negative
+	// value never keeps them waiting (every worker may verify Ed25519 at
+	// once). Default 200µs.
 	MaxWait time.Duration
 	// MaxQueue bounds the number of items waiting for a worker; Verify
 	// refuses more with ErrOverloaded. Default 65536.
@@ -51,46 +53,50 @@ var (
 	ErrOverloaded = errors.New("verify: too many items waiting")
 )
 
-// Pipeline verifies signatures for many concurrent callers. Every caller's
-// items go through one queue, and workers — one per core — take them in
-// batches. How a batch forms adapts to the load:
+// Pipeline verifies signatures for many concurrent callers. Requests from
+// every caller feed one pipeline, and Workers goroutines — one per core by
+// default — verify them, in batches of at most MaxBatch items. How batches
+// form adapts to the load, differently for the two kinds of signature:
 //
-//   - When nothing is queued and a worker is free, the caller verifies its
-//     items on the spot (spreading a multi-item request over the idle
-//     cores): a lone request waits for nothing and pays no hand-off.
-//   - When every worker is busy, items queue, and the next free worker
-//     takes up to MaxBatch of them at once; batches grow with the load.
-//   - Ed25519 items, whose cost per signature falls by half or more in a
-//     batch, also wait up to MaxWait for a batch to fill, but only when the
-//     recent arrival rate says more are coming within the wait; a batch
-//     closes early when the arrivals stop.
+//   - ECDSA (and App Attest) signatures cost the same alone or together.
+//     When a core is free and no ECDSA work is queued, the caller verifies
+//     its items on the spot (spreading a multi-item request over the idle
+//     workers): no hand-off, no wait. When every core is busy, requests
+//     queue and the next free worker takes them; the batch then only
+//     spares hand-offs.
+//   - Ed25519 signatures cost half or less in a batch, so Ed25519 requests
+//     are verified by at most half the workers at once (at least one).
+//     While those are busy, Ed25519 requests queue, and a worker that
+//     finishes takes everything queued as its next batch: under light load
+//     a lone request is verified at once, under heavy load batches grow
+//     with the arrivals, clocked by the batches before them. Items that
+//     have waited MaxWait for the running batches let another core start
+//     one.
 //
 // Ed25519 batches are checked with one randomised multi-scalar equation
 // (curve25519-voi); when it fails, each signature is checked on its own to
-// find the bad ones. ECDSA does not batch: a worker checks its items one by
-// one, and the queue only spares the per-request overhead.
+// find the bad ones (and while batches keep failing, signatures are checked
+// one by one, so that a caller sending bad signatures cannot make every
+// batch cost twice).
 //
 // A Pipeline is safe for concurrent use. Close it to stop its workers.
 type Pipeline struct {
 	opts    Options
-	maxWait int64 // ns; <= 0: never wait
+	edLimit int   // Ed25519 verifiers allowed at once, below MaxWait
+	maxWait int64 // ns; < 0: Ed25519 may use every worker
 	start   time.Time
 	// queueAlways sends every item through the queue (tests and
 	// benchmarks measure the hand-off with it).
 	queueAlways bool
 
-	mu       sync.Mutex
-	q        []*job // FIFO; q[qhead:] are waiting
-	qhead    int
-	queued   int   // items in q not yet taken
-	busy     int   // goroutines verifying (workers and callers)
-	deadline int64 // when the batch forming in q must go (ns since start)
-	timing   bool  // a worker is parked until deadline
-	idle     []*worker
-	spare    []*state
-	closed   bool
-	lastArr  int64 // last arrival (ns since start)
-	gap      int64 // moving average of the time between arrivals (ns)
+	mu     sync.Mutex
+	other  fifo // requests without Ed25519 items
+	ed     fifo // requests with Ed25519 items
+	busy   int  // goroutines verifying (workers and callers)
+	edBusy int  // of which verifying Ed25519 requests
+	idle   []*worker
+	spare  []*state
+	closed bool
 
 	jobs sync.Pool
 	wg   sync.WaitGroup
@@ -98,7 +104,7 @@ type Pipeline struct {
 	stats stats
 }
 
-// job is one Verify call's items on their way through the queue.
+// job is one Verify call's items on their way through a queue.
 type job struct {
 	items   []Item
 	results []Result
@@ -114,21 +120,62 @@ type span struct {
 	lo, hi int
 }
 
+// fifo is a queue of jobs whose items are taken in order.
+type fifo struct {
+	q    []*job // q[head:] are waiting
+	head int
+	n    int // items not yet taken
+}
+
+func (f *fifo) push(j *job) {
+	if f.head > 0 && f.head == len(f.q) {
+		clear(f.q)
+		f.q, f.head = f.q[:0], 0
+	} else if f.head > 1024 && f.head > len(f.q)/2 {
+		n := copy(f.q, f.q[f.head:])
+		clear(f.q[n:])
+		f.q, f.head = f.q[:n], 0
+	}
+	f.q = append(f.q, j)
+	f.n += len(j.items)
+}
+
+// oldest returns when the first waiting job was queued.
+func (f *fifo) oldest() int64 { return f.q[f.head].enq }
+
+// take removes the next n items (n <= f.n) into spans.
+func (f *fifo) take(spans []span, n int) []span {
+	f.n -= n
+	for n > 0 {
+		j := f.q[f.head]
+		k := min(n, len(j.items)-j.next)
+		spans = append(spans, span{j: j, lo: j.next, hi: j.next + k})
+		j.next += k
+		n -= k
+		if j.next == len(j.items) {
+			f.q[f.head] = nil
+			f.head++
+		}
+	}
+	return spans
+}
+
 type worker struct {
-	p     *Pipeline
-	st    *state
-	wake  chan struct{}
-	timer *time.Timer
+	p    *Pipeline
+	st   *state
+	wake chan struct{}
 }
 
 // New starts a pipeline with opts' workers.
 func New(opts Options) *Pipeline {
 	opts = opts.withDefaults()
-	p := &Pipeline{opts: opts, maxWait: int64(opts.MaxWait), start: time.Now(), gap: 1 << 40}
+	p := &Pipeline{opts: opts, edLimit: max(1, opts.Workers/2), maxWait: int64(opts.MaxWait), start: time.Now()}
+	if opts.MaxWait < 0 {
+		p.edLimit = opts.Workers
+	}
 	p.jobs.New = func() any { return &job{done: make(chan struct{}, 1)} }
 	for range opts.Workers {
-		w := &worker{p: p, st: newState(opts.MaxBatch), wake: make(chan struct{}, 1), timer: time.NewTimer(time.Hour)}
-		w.timer.Stop()
+		w := &worker{p: p, st: newState(opts.MaxBatch), wake: make(chan struct{}, 1)}
 		p.spare = append(p.spare, newState(opts.MaxBatch))
 		p.wg.Add(1)
 		go w.loop()
@@ -153,22 +200,49 @@ func (p *Pipeline) Verify(items []Item, results []Result) error {
 	if len(items) == 0 {
 		return nil
 	}
-	now := p.now()
+	ed := false
+	for i := range items {
+		if items[i].Algorithm == Ed25519 {
+			ed = true
+			break
+		}
+	}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		return ErrClosed
 	}
-	wait := p.arrive(items, now)
-	if !wait && p.queued == 0 && p.busy < p.opts.Workers && !p.queueAlways {
-		return p.verifyHere(items, results, now)
+	if p.busy < p.opts.Workers && !p.queueAlways {
+		if !ed && p.other.n == 0 {
+			return p.verifyHere(items, results)
+		}
+		if ed && p.ed.n == 0 && p.edBusy < p.edLimit {
+			p.busy++
+			p.edBusy++
+			st := p.takeState()
+			p.mu.Unlock()
+			st.verify(p, items, results)
+			p.mu.Lock()
+			p.busy--
+			p.edBusy--
+			p.spare = append(p.spare, st)
+			p.kick(p.now())
+			p.mu.Unlock()
+			return nil
+		}
 	}
-	if p.queued+len(items) > p.opts.MaxQueue {
+	if p.other.n+p.ed.n+len(items) > p.opts.MaxQueue {
 		p.mu.Unlock()
 		p.stats.overloaded.Add(1)
 		return ErrOverloaded
 	}
-	j := p.enqueue(items, results, now, wait)
+	now := p.now()
+	q := &p.other
+	if ed {
+		q = &p.ed
+	}
+	j := p.newJob(items, results, now)
+	q.push(j)
 	p.kick(now)
 	p.mu.Unlock()
 	<-j.done
@@ -176,41 +250,33 @@ func (p *Pipeline) Verify(items []Item, results []Result) error {
 	return nil
 }
 
-// arrive records an arrival for the rate estimate and reports whether the
-// items should wait for a batch: they include Ed25519 signatures, fewer
-// than a batch, and the recent arrivals are frequent enough that at least
-// two more are expected within MaxWait. Called with p.mu held.
-func (p *Pipeline) arrive(items []Item, now int64) bool {
-	gap := now - p.lastArr
-	p.lastArr = now
-	p.gap += (gap - p.gap) / 8
-	if p.maxWait <= 0 || len(items) >= p.opts.MaxBatch || p.gap*2 > p.maxWait {
-		return false
-	}
-	ed := false
-	for i := range items {
-		if items[i].Algorithm != Ed25519 {
-			return false
-		}
-		ed = true
-	}
-	return ed
+func (p *Pipeline) newJob(items []Item, results []Result, now int64) *job {
+	j := p.jobs.Get().(*job)
+	j.items, j.results, j.next, j.enq = items, results, 0, now
+	j.pending.Store(int32(len(items)))
+	return j
 }
 
-// verifyHere verifies items on the caller's goroutine, handing a share to
-// idle workers when several cores are free. Called with p.mu held; returns
-// with it released.
-func (p *Pipeline) verifyHere(items []Item, results []Result, now int64) error {
+func (p *Pipeline) takeState() *state {
 	st := p.spare[len(p.spare)-1]
 	p.spare = p.spare[:len(p.spare)-1]
+	return st
+}
+
+// verifyHere verifies a request without Ed25519 items on the caller's
+// goroutine, handing a share to idle workers when several cores are free.
+// Called with p.mu held; returns with it released.
+func (p *Pipeline) verifyHere(items []Item, results []Result) error {
+	st := p.takeState()
 	p.busy++
 	share := len(items)
 	var j *job
 	if free := p.opts.Workers - p.busy; free > 0 && len(items) > 1 && len(p.idle) > 0 {
 		helpers := min(free, len(p.idle), len(items)-1)
 		share = (len(items) + helpers) / (helpers + 1)
-		j = p.enqueue(items[share:], results[share:], now, false)
-		p.kick(now)
+		j = p.newJob(items[share:], results[share:], p.now())
+		p.other.push(j)
+		p.kick(j.enq)
 	}
 	p.mu.Unlock()
 
@@ -218,8 +284,8 @@ func (p *Pipeline) verifyHere(items []Item, results []Result, now int64) error {
 
 	p.mu.Lock()
 	// Verify what the idle workers have not taken yet of the rest.
-	for j != nil && p.qhead < len(p.q) && p.q[p.qhead] == j {
-		st.spans = p.takeHead(st.spans[:0], p.opts.MaxBatch)
+	for j != nil && p.other.n > 0 && p.other.q[p.other.head] == j {
+		st.spans = p.other.take(st.spans[:0], min(p.opts.MaxBatch, len(j.items)-j.next))
 		p.mu.Unlock()
 		st.run(p)
 		p.mu.Lock()
@@ -235,97 +301,43 @@ func (p *Pipeline) verifyHere(items []Item, results []Result, now int64) error {
 	return nil
 }
 
-// enqueue appends a job for items to the queue. Called with p.mu held.
-func (p *Pipeline) enqueue(items []Item, results []Result, now int64, wait bool) *job {
-	j := p.jobs.Get().(*job)
-	j.items, j.results, j.next, j.enq = items, results, 0, now
-	j.pending.Store(int32(len(items)))
-	if p.qhead > 0 && p.qhead == len(p.q) {
-		clear(p.q)
-		p.q, p.qhead = p.q[:0], 0
-	} else if p.qhead > 1024 && p.qhead > len(p.q)/2 {
-		n := copy(p.q, p.q[p.qhead:])
-		clear(p.q[n:])
-		p.q, p.qhead = p.q[:n], 0
-	}
-	if p.queued == 0 {
-		p.deadline = now
-		if wait {
-			p.deadline = now + p.maxWait
-		}
-	} else if !wait {
-		p.deadline = now
-	}
-	p.q = append(p.q, j)
-	p.queued += len(items)
-	return j
-}
-
-// ready reports whether the queued items should go now: a full batch, or
-// the wait is over, or the arrivals have stopped. Called with p.mu held.
-func (p *Pipeline) ready(now int64) bool {
-	return p.queued >= p.opts.MaxBatch || now >= p.deadline || now-p.lastArr > 2*p.gap
-}
-
-// kick wakes the idle workers the queue needs. Called with p.mu held.
-func (p *Pipeline) kick(now int64) {
-	if p.queued == 0 || len(p.idle) == 0 {
-		return
-	}
+// work removes the next batch a worker may verify now into spans, and
+// reports whether it holds Ed25519 items; it returns no spans when there is
+// none. Called with p.mu held.
+func (p *Pipeline) work(spans []span, now int64) ([]span, bool) {
 	free := p.opts.Workers - p.busy
 	if free <= 0 {
+		return spans, false
+	}
+	if p.other.n > 0 {
+		// ECDSA does not batch: share the queue among the free cores.
+		return p.other.take(spans, min(p.opts.MaxBatch, (p.other.n+free-1)/free)), false
+	}
+	if p.ed.n > 0 && (p.edBusy < p.edLimit || now-p.ed.oldest() > p.maxWait) {
+		return p.ed.take(spans, min(p.opts.MaxBatch, p.ed.n)), true
+	}
+	return spans, false
+}
+
+// kick wakes an idle worker when there is work it may take; the worker
+// kicks the next one. Called with p.mu held.
+func (p *Pipeline) kick(now int64) {
+	if p.closed && p.other.n == 0 && p.ed.n == 0 {
+		p.wakeAll()
 		return
 	}
-	want := 1
-	if p.ready(now) {
-		want = min(free, (p.queued+p.opts.MaxBatch-1)/p.opts.MaxBatch)
-		if p.queued > 1 {
-			// Spread a queue smaller than a batch per free core over the
-			// free cores rather than leaving cores idle.
-			want = max(want, min(free, p.queued))
-		}
-	} else if p.timing {
+	if len(p.idle) == 0 || p.busy >= p.opts.Workers {
 		return
 	}
-	for ; want > 0 && len(p.idle) > 0; want-- {
-		w := p.idle[len(p.idle)-1]
-		p.idle = p.idle[:len(p.idle)-1]
-		select {
-		case w.wake <- struct{}{}:
-		default:
-		}
+	if p.other.n == 0 && (p.ed.n == 0 || (p.edBusy >= p.edLimit && now-p.ed.oldest() <= p.maxWait)) {
+		return
 	}
-}
-
-// take removes the next batch from the queue into spans: up to MaxBatch
-// items, fewer when idle cores can share the queue. Called with p.mu held.
-func (p *Pipeline) take(spans []span) []span {
-	free := max(p.opts.Workers-p.busy, 1)
-	return p.takeN(spans, min(p.opts.MaxBatch, (p.queued+free-1)/free))
-}
-
-// takeHead removes up to max items of the job at the head of the queue.
-// Called with p.mu held.
-func (p *Pipeline) takeHead(spans []span, max int) []span {
-	j := p.q[p.qhead]
-	return p.takeN(spans, min(max, len(j.items)-j.next))
-}
-
-// takeN removes the next n queued items into spans. Called with p.mu held.
-func (p *Pipeline) takeN(spans []span, n int) []span {
-	p.queued -= n
-	for n > 0 {
-		j := p.q[p.qhead]
-		k := min(n, len(j.items)-j.next)
-		spans = append(spans, span{j: j, lo: j.next, hi: j.next + k})
-		j.next += k
-		n -= k
-		if j.next == len(j.items) {
-			p.q[p.qhead] = nil
-			p.qhead++
-		}
+	w := p.idle[len(p.idle)-1]
+	p.idle = p.idle[:len(p.idle)-1]
+	select {
+	case w.wake <- struct{}{}:
+	default:
 	}
-	return spans
 }
 
 func (w *worker) loop() {
@@ -333,53 +345,39 @@ func (w *worker) loop() {
 	defer p.wg.Done()
 	p.mu.Lock()
 	for {
-		if p.queued == 0 || p.busy >= p.opts.Workers {
-			if p.closed && p.queued == 0 {
+		now := p.now()
+		var ed bool
+		w.st.spans, ed = p.work(w.st.spans[:0], now)
+		if len(w.st.spans) == 0 {
+			if p.closed && p.other.n == 0 && p.ed.n == 0 {
+				p.wakeAll()
 				p.mu.Unlock()
 				return
 			}
-			w.park(0)
+			w.park()
 			continue
 		}
-		now := p.now()
-		if !p.ready(now) {
-			if p.timing {
-				w.park(0)
-				continue
-			}
-			// Sleep until the batch must go, or the arrivals stop.
-			until := min(p.deadline, p.lastArr+2*p.gap+1)
-			p.timing = true
-			w.park(max(until-now, 1))
-			p.timing = false
-			continue
-		}
-		w.st.spans = p.take(w.st.spans[:0])
 		p.busy++
+		if ed {
+			p.edBusy++
+		}
+		p.kick(now)
 		p.mu.Unlock()
 		w.st.run(p)
 		p.mu.Lock()
 		p.busy--
-		p.kick(p.now())
+		if ed {
+			p.edBusy--
+		}
 	}
 }
 
-// park waits for a wake-up, or for d nanoseconds when d > 0. Called with
-// p.mu held; returns with it held.
-func (w *worker) park(d int64) {
+// park waits for a wake-up. Called with p.mu held; returns with it held.
+func (w *worker) park() {
 	p := w.p
 	p.idle = append(p.idle, w)
 	p.mu.Unlock()
-	if d > 0 {
-		w.timer.Reset(time.Duration(d))
-		select {
-		case <-w.wake:
-		case <-w.timer.C:
-		}
-		w.timer.Stop()
-	} else {
-		<-w.wake
-	}
+	<-w.wake
 	p.mu.Lock()
 	for i, x := range p.idle {
 		if x == w {
@@ -398,6 +396,13 @@ func (p *Pipeline) Close() {
 		return
 	}
 	p.closed = true
+	p.wakeAll()
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+// wakeAll wakes every idle worker. Called with p.mu held.
+func (p *Pipeline) wakeAll() {
 	for _, w := range p.idle {
 		select {
 		case w.wake <- struct{}{}:
@@ -405,13 +410,11 @@ func (p *Pipeline) Close() {
 		}
 	}
 	p.idle = p.idle[:0]
-	p.mu.Unlock()
-	p.wg.Wait()
 }
 
 // QueueDepth returns the number of items waiting for a worker.
 func (p *Pipeline) QueueDepth() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.queued
+	return p.other.n + p.ed.n
 }

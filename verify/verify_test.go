@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/keybind/keybind/attest"
 )
@@ -488,4 +489,74 @@ func TestEmptyAndShortResults(t *testing.T) {
 		}
 	}()
 	p.Verify(make([]Item, 2), make([]Result, 1))
+}
+
+// TestEd25519BatchesAcrossRequests checks that one-item Ed25519 requests
+// from many callers end up verified together.
+func TestEd25519BatchesAcrossRequests(t *testing.T) {
+	p := New(Options{Workers: 2})
+	defer p.Close()
+	s := newSigner(t)
+	it := s.item(t, Ed25519, []byte("sign-in"))
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res := make([]Result, 1)
+			for range 50 {
+				if err := p.Verify([]Item{it}, res); err != nil || !res[0].Valid() {
+					t.Error(err, res[0].Code)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	st := p.Stats()
+	var batched uint64
+	for i := 1; i < len(st.BatchCounts); i++ {
+		batched += st.BatchCounts[i]
+	}
+	if batched == 0 {
+		t.Errorf("800 one-item requests from 16 callers never shared a batch: %v", st.BatchCounts)
+	}
+	t.Logf("batch sizes (≤1, ≤2, ≤4, …): %v", st.BatchCounts)
+}
+
+// TestCloseWhileBusy closes the pipeline while callers are queued: every
+// call returns, with its results or ErrClosed.
+func TestCloseWhileBusy(t *testing.T) {
+	for range 5 {
+		p := New(Options{Workers: 2})
+		s := newSigner(t)
+		items := []Item{s.item(t, Ed25519, []byte("a")), s.item(t, ECDSAP256, []byte("b"))}
+		var wg sync.WaitGroup
+		for g := range 12 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res := make([]Result, 2)
+				for range 10 {
+					err := p.Verify(items[g%2:g%2+1], res)
+					if err == ErrClosed {
+						return
+					}
+					if err != nil || !res[0].Valid() {
+						t.Error(err, res[0].Code)
+						return
+					}
+				}
+			}()
+		}
+		time.Sleep(2 * time.Millisecond)
+		done := make(chan struct{})
+		go func() { p.Close(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Fatal("Close did not return")
+		}
+		wg.Wait()
+	}
 }
