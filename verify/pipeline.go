@@ -60,8 +60,8 @@ var (
 //
 //   - ECDSA (and App Attest) signatures cost the same alone or together.
 //     When a core is free and no ECDSA work is queued, the caller verifies
-//     its items on the spot (spreading a multi-item request over the idle
-//     workers): no hand-off, no wait. When every core is busy, requests
+//     its items on the spot (spreading a request of 32 items or more over
+//     the idle workers): no hand-off, no wait. When every core is busy, requests
 //     queue and the next free worker takes them; the batch then only
 //     spares hand-offs.
 //   - Ed25519 signatures cost half or less in a batch, so Ed25519 requests
@@ -263,15 +263,21 @@ func (p *Pipeline) takeState() *state {
 	return st
 }
 
+// splitMin is the smallest request verifyHere spreads over idle workers:
+// waking a worker and waiting for it costs a few context switches, worth
+// it only when they save a millisecond or more.
+const splitMin = 32
+
 // verifyHere verifies a request without Ed25519 items on the caller's
-// goroutine, handing a share to idle workers when several cores are free.
-// Called with p.mu held; returns with it released.
+// goroutine, handing a share to idle workers when several cores are free
+// and the request is large. Called with p.mu held; returns with it
+// released.
 func (p *Pipeline) verifyHere(items []Item, results []Result) error {
 	st := p.takeState()
 	p.busy++
 	share := len(items)
 	var j *job
-	if free := p.opts.Workers - p.busy; free > 0 && len(items) > 1 && len(p.idle) > 0 {
+	if free := p.opts.Workers - p.busy; free > 0 && len(items) >= splitMin && len(p.idle) > 0 {
 		helpers := min(free, len(p.idle), len(items)-1)
 		share = (len(items) + helpers) / (helpers + 1)
 		j = p.newJob(items[share:], results[share:], p.now())
