@@ -560,3 +560,33 @@ func TestCloseWhileBusy(t *testing.T) {
 		wg.Wait()
 	}
 }
+
+// TestSplitLargeRequest checks a large request spread over idle workers:
+// every result in its place.
+func TestSplitLargeRequest(t *testing.T) {
+	p := New(Options{Workers: 3, MaxBatch: 8})
+	defer p.Close()
+	s := newSigner(t)
+	items := make([]Item, 45)
+	for i := range items {
+		items[i] = s.item(t, []Algorithm{ECDSAP256, ECDSAP256Raw, AppAttest}[i%3], []byte(fmt.Sprint("m", i)))
+		if i%7 == 2 {
+			items[i].Message = []byte("tampered")
+		}
+	}
+	time.Sleep(10 * time.Millisecond) // let the workers park
+	for range 3 {
+		res := make([]Result, len(items))
+		if err := p.Verify(items, res); err != nil {
+			t.Fatal(err)
+		}
+		for i, r := range res {
+			if r.Valid() != (i%7 != 2) {
+				t.Fatalf("item %d: %q", i, r.Code)
+			}
+		}
+	}
+	if st := p.Stats(); st.BatchCounts[0]+st.BatchCounts[1]+st.BatchCounts[2]+st.BatchCounts[3] == 0 {
+		t.Errorf("no batch of at most MaxBatch: the request was not spread (%v)", st.BatchCounts)
+	}
+}
