@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"slices"
 	"time"
+
+	"github.com/keybind/keybind/verify"
 )
 
 // The performance bar of the verify endpoint.
@@ -53,6 +55,10 @@ type Figure struct {
 	// time; Ceiling the in-process rate it is compared with; Ratio their
 	// quotient (median over the rounds) and Want the bar.
 	ItemsPerCPUSecond, Ceiling, Ratio, Want float64
+	// PipelineRatio is the same workload through the verification
+	// pipeline in process (no HTTP), against the same ceiling: what the
+	// pipeline alone costs, next to what the endpoint costs.
+	PipelineRatio float64
 	// RequestsPerSecond and latencies of the closed-loop run.
 	RequestsPerSecond float64
 	P50, P99          time.Duration
@@ -87,10 +93,11 @@ func (r *BarReport) Pass() bool {
 }
 
 // Bar runs the performance bar: it starts the server as a child process,
-// then measures in rounds, back to back, the crypto ceilings in this process
-// and the endpoint with one-item and 16-item P-256 requests and 16-item
-// Ed25519 requests (server CPU from its rusage), and finally the latency at
-// 70% of the one-item P-256 peak.
+// then measures in rounds, back to back, the crypto ceiling in this process,
+// the endpoint with one-item and 16-item P-256 requests and 16-item Ed25519
+// requests (server CPU from its rusage), the same workload through a
+// pipeline in this process, and the ceiling again; and finally the latency
+// at 70% of the one-item P-256 peak.
 func Bar(ctx context.Context, cfg BarConfig) (*BarReport, error) {
 	if cfg.Rounds <= 0 {
 		cfg.Rounds = 5
@@ -145,6 +152,9 @@ func Bar(ctx context.Context, cfg BarConfig) (*BarReport, error) {
 	rep := &BarReport{Rounds: cfg.Rounds, Cores: coreCount()}
 	ceilings := map[CryptoAlg][]float64{}
 	ratios := make([][]float64, len(wls))
+	pipeRatios := make([][]float64, len(wls))
+	pipe := verify.New(verify.Options{})
+	defer pipe.Close()
 	rates := make([][]float64, len(wls))
 	last := make([]HTTPResult, len(wls))
 	ceiling := func(alg CryptoAlg) (float64, error) {
@@ -173,17 +183,22 @@ func Bar(ctx context.Context, cfg BarConfig) (*BarReport, error) {
 			if res.Errors > 0 {
 				return nil, fmt.Errorf("bench: %s: %d errors, first: %s", wl.name, res.Errors, res.FirstError)
 			}
+			pr, err := Pipeline(pipe, wl.w, 4*rep.Cores, cfg.Duration/2)
+			if err != nil {
+				return nil, err
+			}
 			after, err := ceiling(wl.ceiling)
 			if err != nil {
 				return nil, err
 			}
 			c := (before + after) / 2
+			pipeRatios[i] = append(pipeRatios[i], pr.PerCPUSecond()/c)
 			last[i] = res
 			rate := res.ItemsPerServerCPUSecond()
 			rates[i] = append(rates[i], rate)
 			ratios[i] = append(ratios[i], rate/c)
-			progress("round %d: %s: %.0f verifications/server-CPU-s, crypto %.0f/CPU-s (%s): ratio %.3f; %.0f req/s, p99 %v",
-				round, wl.name, rate, c, wl.ceiling, rate/c, res.RequestsPerSecond(), res.P99.Round(time.Microsecond))
+			progress("round %d: %s: %.0f verifications/server-CPU-s, crypto %.0f/CPU-s (%s): ratio %.3f (pipeline in process %.3f); %.0f req/s, p99 %v",
+				round, wl.name, rate, c, wl.ceiling, rate/c, pr.PerCPUSecond()/c, res.RequestsPerSecond(), res.P99.Round(time.Microsecond))
 		}
 	}
 	rep.P256Ceiling = median(ceilings[CryptoP256])
@@ -191,7 +206,7 @@ func Bar(ctx context.Context, cfg BarConfig) (*BarReport, error) {
 	for i, wl := range wls {
 		rep.Figures = append(rep.Figures, Figure{
 			Name: wl.name, ItemsPerCPUSecond: median(rates[i]), Ceiling: median(ceilings[wl.ceiling]),
-			Ratio: median(ratios[i]), Want: wl.want,
+			Ratio: median(ratios[i]), Want: wl.want, PipelineRatio: median(pipeRatios[i]),
 			RequestsPerSecond: last[i].RequestsPerSecond(), P50: last[i].P50, P99: last[i].P99,
 		})
 	}
