@@ -15,10 +15,14 @@
 //	if !results[0].Valid() { log.Print(results[0].Code) } // "assert.signature", "input.signature", …
 //
 // Algorithms: ECDSA P-256 with SHA-256 (ASN.1 DER or raw r‖s signatures,
-// over a message or a 32-byte digest), Ed25519 (RFC 8032, cofactored
-// verification, which batch verification requires; keys of small order and
-// non-canonical key encodings are refused when parsed), and App Attest
-// assertions (a P-256 signature over the digest the assertion commits to).
+// over a message or a 32-byte digest); Ed25519 (RFC 8032 with the cofactored
+// equation, which batch verification requires — batches and single checks
+// give the same answers; it differs from crypto/ed25519 only on signatures
+// crafted by a key's owner with small-order components, and keys of small
+// order and non-canonical key encodings are refused when parsed); and App
+// Attest assertions (AppAttestItem makes the assertion's own checks, then
+// the pipeline verifies its P-256 signature over the digest the assertion
+// commits to).
 //
 // One Pipeline serves every connection: its workers take queued items in
 // batches, and Ed25519 batches are checked with one multi-scalar equation
