@@ -95,7 +95,7 @@ func FuzzVerifyParse(f *testing.F) {
 					t.Fatalf("item %d: %s decoded to %x, want %x (%v)", i, name, got, d, err)
 				}
 			}
-			b64("public_key", in.pub, w.PublicKey, fPublicKey)
+			str("public_key", in.pub, w.PublicKey, fPublicKey)
 			b64("message", in.msg, w.Message, fMessage)
 			b64("digest", in.digest, w.Digest, fDigest)
 			b64("signature", in.sig, w.Signature, fSignature)
@@ -273,4 +273,23 @@ func TestFuzzingClient(t *testing.T) {
 
 func isConnReset(err error) bool {
 	return err != nil && (strings.Contains(err.Error(), "connection reset") || strings.Contains(err.Error(), "broken pipe"))
+}
+
+// FuzzPlainASCII checks the word-at-a-time check against a byte loop.
+func FuzzPlainASCII(f *testing.F) {
+	f.Add([]byte("MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE"))
+	f.Add([]byte("abc\x1fdefghijklmnop"))
+	f.Add([]byte("abcdefg\x7f\x80"))
+	f.Add([]byte(" !\"#$%&'()*+,-./0123456789:;<=>?@"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		want := true
+		for _, c := range b {
+			if c < 0x20 || c >= 0x80 {
+				want = false
+			}
+		}
+		if got := plainASCII(b); got != want {
+			t.Fatalf("plainASCII(%q) = %v", b, got)
+		}
+	})
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -110,21 +111,41 @@ func (s *jsonScanner) str() ([]byte, bool) {
 	if bytes.IndexByte(v, '\\') >= 0 {
 		return s.escaped(start)
 	}
-	ascii := true
-	for _, c := range v {
-		if c-0x20 >= 0x60 { // below 0x20 or from 0x80
+	if !plainASCII(v) {
+		for _, c := range v {
 			if c < 0x20 {
 				s.i = start
 				return nil, s.failf("control character in a string")
 			}
-			ascii = false
 		}
-	}
-	if !ascii && !utf8.Valid(v) {
-		return nil, s.failf("string is not valid UTF-8")
+		if !utf8.Valid(v) {
+			return nil, s.failf("string is not valid UTF-8")
+		}
 	}
 	s.i = start + q + 1
 	return v, true
+}
+
+// plainASCII reports whether b holds only printable ASCII and DEL (no
+// control character, nothing from 0x80), eight bytes at a time.
+func plainASCII(b []byte) bool {
+	const ones, highs = 0x2020202020202020, 0x8080808080808080
+	for len(b) >= 8 {
+		w := binary.LittleEndian.Uint64(b)
+		// A byte below 0x20 borrows in w-0x20…, a byte from 0x80 has its
+		// high bit set; borrows can flag a later byte wrongly, never miss
+		// one, and the caller checks flagged strings byte by byte.
+		if ((w-ones)|w)&highs != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c < 0x20 || c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // escaped finishes reading a string holding escapes into s.tmp.

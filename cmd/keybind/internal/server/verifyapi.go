@@ -339,6 +339,10 @@ func (v *verifyAPI) parseItem(r *verifyReq, in *itemIn, idx int) *Problem {
 			switch bit {
 			case fAlgorithm:
 				in.alg = r.keep(s)
+			case fPublicKey:
+				// Kept encoded: the key cache is keyed by the text, so a
+				// known key is neither decoded nor parsed again.
+				in.pub = r.keep(s)
 			case fCredential:
 				in.cred = r.keep(s)
 			case fAppID:
@@ -347,13 +351,8 @@ func (v *verifyAPI) parseItem(r *verifyReq, in *itemIn, idx int) *Problem {
 				b, ok := r.decode(s)
 				if !ok && in.code == "" {
 					in.code = CodeEncoding
-					if bit == fPublicKey {
-						in.code = verify.CodePublicKey
-					}
 				}
 				switch bit {
-				case fPublicKey:
-					in.pub = b
 				case fMessage:
 					in.msg = b
 				case fDigest:
@@ -384,6 +383,14 @@ func (r *verifyReq) keep(s []byte) []byte {
 	n := len(r.arena)
 	r.arena = append(r.arena, s...)
 	return r.arena[n:len(r.arena):len(r.arena)]
+}
+
+// decodeBase64 decodes base64 (standard or URL alphabet, padding optional)
+// into a new slice.
+func decodeBase64(s []byte) ([]byte, bool) {
+	var r verifyReq
+	r.arena = make([]byte, 0, len(s))
+	return r.decode(s)
 }
 
 // decode decodes base64 (standard or URL alphabet, padding optional) into
@@ -431,7 +438,13 @@ func (v *verifyAPI) item(in *itemIn, tenant string) (verify.Item, attest.Code) {
 	switch in.has & (fPublicKey | fCredential) {
 	case fPublicKey:
 		pub := in.pub
-		k, err := v.pubs.Get(pub, "", func() (*verify.PublicKey, error) { return verify.ParsePublicKey(pub) })
+		k, err := v.pubs.Get(pub, "", func() (*verify.PublicKey, error) {
+			der, ok := decodeBase64(pub)
+			if !ok {
+				return nil, attest.Errorf(verify.CodePublicKey, "not base64")
+			}
+			return verify.ParsePublicKey(der)
+		})
 		if err != nil {
 			return it, verify.CodePublicKey
 		}
