@@ -44,6 +44,9 @@ type BarConfig struct {
 	Duration, CryptoDuration time.Duration
 	// Connections of the closed-loop runs. Default 16.
 	Connections int
+	// GeneratorProcs bounds the load generator's Go threads (see
+	// HTTPConfig.Procs); 0 leaves them alone.
+	GeneratorProcs int
 	// Progress, when set, receives a line per measurement.
 	Progress io.Writer
 }
@@ -176,7 +179,7 @@ func Bar(ctx context.Context, cfg BarConfig) (*BarReport, error) {
 				return nil, err
 			}
 			res, err := LoadHTTP(ctx, HTTPConfig{URL: srv.URL + "/v1/verify", Key: key, Workload: wl.w,
-				Connections: cfg.Connections, Duration: cfg.Duration, ServerCPU: srv.CPU})
+				Connections: cfg.Connections, Duration: cfg.Duration, ServerCPU: srv.CPU, Procs: cfg.GeneratorProcs})
 			if err != nil {
 				return nil, err
 			}
@@ -219,13 +222,13 @@ func Bar(ctx context.Context, cfg BarConfig) (*BarReport, error) {
 	var loads []HTTPResult
 	for round := 1; round <= min(cfg.Rounds, 3); round++ {
 		peak, err := LoadHTTP(ctx, HTTPConfig{URL: srv.URL + "/v1/verify", Key: key, Workload: wls[0].w,
-			Connections: max(cfg.Connections, 32), Duration: cfg.Duration, ServerCPU: srv.CPU})
+			Connections: max(cfg.Connections, 32), Duration: cfg.Duration, ServerCPU: srv.CPU, Procs: cfg.GeneratorProcs})
 		if err != nil {
 			return nil, err
 		}
 		rate := BarLoad * peak.RequestsPerSecond()
 		res, err := LoadHTTP(ctx, HTTPConfig{URL: srv.URL + "/v1/verify", Key: key, Workload: wls[0].w,
-			Connections: 64, Rate: rate, Duration: cfg.Duration, ServerCPU: srv.CPU})
+			Connections: 64, Rate: rate, Duration: cfg.Duration, ServerCPU: srv.CPU, Procs: cfg.GeneratorProcs})
 		if err != nil {
 			return nil, err
 		}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/url"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,6 +43,10 @@ type HTTPConfig struct {
 	// ServerCPU returns the server's CPU time so far (see MetricsCPU).
 	// Without it, HTTPResult.ServerCPU is zero.
 	ServerCPU func() (time.Duration, error)
+	// Procs, when positive, bounds this process's running Go threads
+	// (GOMAXPROCS) during the run: a load generator sharing the machine
+	// with the server then leaves it the other cores. 0 leaves it alone.
+	Procs int
 }
 
 // HTTPResult is what a load run measured.
@@ -88,6 +93,9 @@ func LoadHTTP(ctx context.Context, cfg HTTPConfig) (HTTPResult, error) {
 	u, err := url.Parse(cfg.URL)
 	if err != nil {
 		return HTTPResult{}, err
+	}
+	if cfg.Procs > 0 {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(cfg.Procs))
 	}
 	hc := &fasthttp.HostClient{
 		Addr:                          u.Host,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -24,6 +25,8 @@ its own, read from its getrusage), then in rounds measures side by side:
     Ed25519 requests (closed loop), in verifications per server CPU-second;
 
 and finally the p99 latency at 70% of the one-item P-256 peak (fixed rate).
+The load generator runs in this process, bounded to half the cores
+(--generator-procs) so that it leaves the server the others.
 
 The bar: P-256 one-item ≥ 0.85 and 16-item ≥ 0.95 of the crypto ceiling,
 Ed25519 ≥ 2× the standard library, p99 at 70% of peak ≤ 5ms. Exit status 1
@@ -32,6 +35,7 @@ when the bar is not met.`)
 	dur := fs.Duration("duration", 2*time.Second, "length of each endpoint measurement")
 	conns := fs.Int("connections", 16, "connections of the closed-loop runs")
 	quiet := fs.Bool("quiet", false, "print only the summary")
+	procs := fs.Int("generator-procs", max(1, runtime.NumCPU()/2), "bound the load generator's Go threads (GOMAXPROCS) during the endpoint runs, leaving the server the other cores (0: no bound)")
 	if st := parseFlags(e, fs, args); st >= 0 {
 		return st
 	}
@@ -42,7 +46,7 @@ when the bar is not met.`)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	cfg := bench.BarConfig{Binary: bin, Rounds: *rounds, Duration: *dur, Connections: *conns}
+	cfg := bench.BarConfig{Binary: bin, Rounds: *rounds, Duration: *dur, Connections: *conns, GeneratorProcs: *procs}
 	if !*quiet {
 		cfg.Progress = e.stderr
 	}
