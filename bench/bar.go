@@ -232,8 +232,8 @@ func Bar(ctx context.Context, cfg BarConfig) (*BarReport, error) {
 		if err != nil {
 			return nil, err
 		}
-		progress("round %d: peak %.0f req/s (P-256, 1 item); at %.0f req/s: %.0f answered/s, p50 %v, p99 %v, p99.9 %v, %d errors",
-			round, peak.RequestsPerSecond(), rate, res.RequestsPerSecond(), res.P50.Round(time.Microsecond), res.P99.Round(time.Microsecond), res.P999.Round(time.Microsecond), res.Errors)
+		progress("round %d: peak %.0f req/s (P-256, 1 item); at %.0f req/s: %.0f answered/s, p50 %v, p99 %v, p99.9 %v (generator's send lag p99 %v), %d errors",
+			round, peak.RequestsPerSecond(), rate, res.RequestsPerSecond(), res.P50.Round(time.Microsecond), res.P99.Round(time.Microsecond), res.P999.Round(time.Microsecond), res.LagP99.Round(time.Microsecond), res.Errors)
 		p99s = append(p99s, float64(res.P99))
 		loads = append(loads, res)
 		if peak.RequestsPerSecond() > rep.PeakRPS {

@@ -60,6 +60,11 @@ type HTTPResult struct {
 	Wall, ServerCPU time.Duration
 	// Latency percentiles of the measured requests.
 	P50, P90, P99, P999, Max time.Duration
+	// LagP99 (fixed rate only) is how late the generator sent its
+	// requests at the 99th percentile: latencies count from the scheduled
+	// time, so a generator falling behind shows here, not as the server's
+	// delay.
+	LagP99 time.Duration
 }
 
 // RequestsPerSecond returns the answered requests per second of wall time.
@@ -119,6 +124,7 @@ func LoadHTTP(ctx context.Context, cfg HTTPConfig) (HTTPResult, error) {
 		wg        sync.WaitGroup
 		mu        sync.Mutex
 		lats      []time.Duration
+		lags      []time.Duration
 	)
 	interval := time.Duration(0)
 	if cfg.Rate > 0 {
@@ -137,13 +143,16 @@ func LoadHTTP(ctx context.Context, cfg HTTPConfig) (HTTPResult, error) {
 			req.Header.SetContentType("application/json")
 			req.Header.Set("Authorization", auth)
 			local := make([]time.Duration, 0, 4096)
+			var localLags []time.Duration
 			next := start.Add(interval * time.Duration(c) / time.Duration(cfg.Connections))
 			for i := c; !stop.Load() && ctx.Err() == nil; i++ {
 				sent := time.Now()
+				var lag time.Duration
 				if interval > 0 {
 					if d := time.Until(next); d > 0 {
 						time.Sleep(d)
 					}
+					lag = time.Since(next)
 					sent = next
 					next = next.Add(interval)
 				}
@@ -163,10 +172,14 @@ func LoadHTTP(ctx context.Context, cfg HTTPConfig) (HTTPResult, error) {
 				default:
 					requests.Add(1)
 					local = append(local, lat)
+					if interval > 0 {
+						localLags = append(localLags, lag)
+					}
 				}
 			}
 			mu.Lock()
 			lats = append(lats, local...)
+			lags = append(lags, localLags...)
 			mu.Unlock()
 		}()
 	}
@@ -224,6 +237,10 @@ func LoadHTTP(ctx context.Context, cfg HTTPConfig) (HTTPResult, error) {
 	res.P50, res.P90, res.P99, res.P999 = pct(0.50), pct(0.90), pct(0.99), pct(0.999)
 	if len(lats) > 0 {
 		res.Max = lats[len(lats)-1]
+	}
+	if len(lags) > 0 {
+		slices.Sort(lags)
+		res.LagP99 = lags[min(len(lags)-1, int(0.99*float64(len(lags))))]
 	}
 	return res, nil
 }
