@@ -45,8 +45,9 @@ type BarConfig struct {
 	// Connections of the closed-loop runs. Default 16.
 	Connections int
 	// GeneratorProcs bounds the load generator's Go threads (see
-	// HTTPConfig.Procs); 0 leaves them alone.
-	GeneratorProcs int
+	// HTTPConfig.Procs) and ServerProcs the server's (GOMAXPROCS); 0
+	// leaves them alone.
+	GeneratorProcs, ServerProcs int
 	// Progress, when set, receives a line per measurement.
 	Progress io.Writer
 }
@@ -81,8 +82,10 @@ type BarReport struct {
 	// before it, with P99 the median of the rounds' p99.
 	PeakRPS float64
 	Load70  HTTPResult
-	// Rounds and the machine's core count, for the record.
-	Rounds, Cores int
+	// Rounds, the machine's core count and the cores given to the server
+	// and the generator (0: not bounded), for the record.
+	Rounds, Cores               int
+	ServerProcs, GeneratorProcs int
 }
 
 // Pass reports whether every figure and the latency meet the bar.
@@ -122,7 +125,7 @@ func Bar(ctx context.Context, cfg BarConfig) (*BarReport, error) {
 	keyBytes := make([]byte, 24)
 	rand.Read(keyBytes)
 	key := base64.RawURLEncoding.EncodeToString(keyBytes)
-	srv, err := StartServer(ctx, cfg.Binary, append([]string{"--key", "bench:verify:" + key}, cfg.ServerArgs...)...)
+	srv, err := StartServer(ctx, ServerOptions{Binary: cfg.Binary, Args: append([]string{"--key", "bench:verify:" + key}, cfg.ServerArgs...), Procs: cfg.ServerProcs})
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +155,7 @@ func Bar(ctx context.Context, cfg BarConfig) (*BarReport, error) {
 		wls = append(wls, workload{spec.name, w, spec.ceiling, spec.want})
 	}
 
-	rep := &BarReport{Rounds: cfg.Rounds, Cores: coreCount()}
+	rep := &BarReport{Rounds: cfg.Rounds, Cores: coreCount(), ServerProcs: cfg.ServerProcs, GeneratorProcs: cfg.GeneratorProcs}
 	ceilings := map[CryptoAlg][]float64{}
 	ratios := make([][]float64, len(wls))
 	pipeRatios := make([][]float64, len(wls))

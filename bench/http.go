@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"os/exec"
 	"runtime"
 	"slices"
@@ -283,10 +284,26 @@ type Server struct {
 	logs *tail
 }
 
-// StartServer runs `bin serve --addr 127.0.0.1:0 --log-format json args…`
-// and waits until it serves.
-func StartServer(ctx context.Context, bin string, args ...string) (*Server, error) {
-	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json", "--log-level", "info"}, args...)...)
+// ServerOptions say how to run a keybind server for a benchmark.
+type ServerOptions struct {
+	// Binary is the keybind executable.
+	Binary string
+	// Args are extra arguments of `keybind serve`.
+	Args []string
+	// Procs, when positive, is the server's GOMAXPROCS: with a load
+	// generator on the same machine, giving each its own share of the
+	// cores keeps them from preempting each other, as on separate
+	// machines.
+	Procs int
+}
+
+// StartServer runs `keybind serve --addr 127.0.0.1:0 --log-format json
+// args…` and waits until it serves.
+func StartServer(ctx context.Context, opts ServerOptions) (*Server, error) {
+	cmd := exec.Command(opts.Binary, append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json", "--log-level", "info"}, opts.Args...)...)
+	if opts.Procs > 0 {
+		cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(opts.Procs))
+	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err
