@@ -19,10 +19,9 @@ type Options struct {
 	// MaxBatch bounds the number of items verified together. Default 64.
 	MaxBatch int
 	// MaxWait bounds how long queued Ed25519 items wait for the running
-	// Ed25519 batches: once the oldest has waited that long, the next
-	// arrival or completion lets another core start a batch. A negative
-	// value never keeps them waiting (every worker may verify Ed25519 at
-	// once). Default 200µs.
+	// Ed25519 batches: once the oldest has waited that long, another core
+	// starts a batch. A negative value never keeps them waiting (every
+	// worker may verify Ed25519 at once). Default 200µs.
 	MaxWait time.Duration
 	// MaxQueue bounds the number of items waiting for a worker; Verify
 	// refuses more with ErrOverloaded. Default 65536.
@@ -97,6 +96,10 @@ type Pipeline struct {
 	idle   []*worker
 	spare  []*state
 	closed bool
+	// edTimer re-examines queued Ed25519 items once the oldest has waited
+	// MaxWait, when no arrival or completion comes to do it.
+	edTimer      *time.Timer
+	edTimerArmed bool
 
 	jobs sync.Pool
 	wg   sync.WaitGroup
@@ -174,6 +177,8 @@ func New(opts Options) *Pipeline {
 		p.edLimit = opts.Workers
 	}
 	p.jobs.New = func() any { return &job{done: make(chan struct{}, 1)} }
+	p.edTimer = time.AfterFunc(time.Hour, p.edTimeout)
+	p.edTimer.Stop()
 	for range opts.Workers {
 		w := &worker{p: p, st: newState(opts.MaxBatch), wake: make(chan struct{}, 1)}
 		p.spare = append(p.spare, newState(opts.MaxBatch))
@@ -325,6 +330,14 @@ func (p *Pipeline) work(spans []span, now int64) ([]span, bool) {
 	return spans, false
 }
 
+// edTimeout runs when queued Ed25519 items may have waited MaxWait.
+func (p *Pipeline) edTimeout() {
+	p.mu.Lock()
+	p.edTimerArmed = false
+	p.kick(p.now())
+	p.mu.Unlock()
+}
+
 // kick wakes an idle worker when there is work it may take; the worker
 // kicks the next one. Called with p.mu held.
 func (p *Pipeline) kick(now int64) {
@@ -335,7 +348,16 @@ func (p *Pipeline) kick(now int64) {
 	if len(p.idle) == 0 || p.busy >= p.opts.Workers {
 		return
 	}
-	if p.other.n == 0 && (p.ed.n == 0 || (p.edBusy >= p.edLimit && now-p.ed.oldest() <= p.maxWait)) {
+	if p.other.n == 0 && p.ed.n > 0 && p.edBusy >= p.edLimit && now-p.ed.oldest() <= p.maxWait {
+		// Ed25519 items wait for the running batches: look again when
+		// the oldest has waited MaxWait.
+		if !p.edTimerArmed {
+			p.edTimerArmed = true
+			p.edTimer.Reset(time.Duration(p.ed.oldest() + p.maxWait - now + 1))
+		}
+		return
+	}
+	if p.other.n == 0 && p.ed.n == 0 {
 		return
 	}
 	w := p.idle[len(p.idle)-1]
@@ -405,6 +427,7 @@ func (p *Pipeline) Close() {
 	p.wakeAll()
 	p.mu.Unlock()
 	p.wg.Wait()
+	p.edTimer.Stop()
 }
 
 // wakeAll wakes every idle worker. Called with p.mu held.
