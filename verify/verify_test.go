@@ -609,3 +609,45 @@ func TestSplitLargeRequest(t *testing.T) {
 		t.Errorf("no batch of at most MaxBatch: the request was not spread (%v)", st.BatchCounts)
 	}
 }
+
+// TestEd25519MaxWait checks that an Ed25519 request queued behind a long
+// Ed25519 batch is verified by another core once it has waited MaxWait,
+// before the long one ends.
+func TestEd25519MaxWait(t *testing.T) {
+	p := New(Options{Workers: 2, MaxWait: 100 * time.Microsecond})
+	defer p.Close()
+	s := newSigner(t)
+	long := make([]Item, 2048)
+	for i := range long {
+		long[i] = s.item(t, Ed25519, []byte("long"))
+	}
+	short := []Item{s.item(t, Ed25519, []byte("short"))}
+	longDone := make(chan time.Time, 1)
+	go func() {
+		res := make([]Result, len(long))
+		if err := p.Verify(long, res); err != nil {
+			t.Error(err)
+		}
+		longDone <- time.Now()
+	}()
+	for {
+		p.mu.Lock()
+		busy := p.edBusy
+		p.mu.Unlock()
+		if busy == 1 {
+			break
+		}
+		runtime.Gosched()
+	}
+	res := make([]Result, 1)
+	if err := p.Verify(short, res); err != nil || !res[0].Valid() {
+		t.Fatal(err, res[0].Code)
+	}
+	shortDone := time.Now()
+	select {
+	case at := <-longDone:
+		t.Errorf("the short request waited for the long one (done %v after it)", shortDone.Sub(at))
+	default:
+	}
+	<-longDone
+}
