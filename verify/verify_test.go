@@ -630,12 +630,15 @@ func TestEd25519MaxWait(t *testing.T) {
 		}
 		longDone <- time.Now()
 	}()
-	for {
+	for deadline := time.Now().Add(10 * time.Second); ; {
 		p.mu.Lock()
 		busy := p.edBusy
 		p.mu.Unlock()
 		if busy == 1 {
 			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the long request never started")
 		}
 		runtime.Gosched()
 	}
@@ -648,6 +651,6 @@ func TestEd25519MaxWait(t *testing.T) {
 	case at := <-longDone:
 		t.Errorf("the short request waited for the long one (done %v after it)", shortDone.Sub(at))
 	default:
+		<-longDone
 	}
-	<-longDone
 }
