@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,7 +58,7 @@ type HTTPResult struct {
 	FirstError string
 	// Wall is the measured time; ServerCPU the server's CPU time in it.
 	Wall, ServerCPU time.Duration
-	// Latency percentiles of the measured requests.
+	// Latency percentiles of the measured requests (within 1.6%).
 	P50, P90, P99, P999, Max time.Duration
 	// LagP99 (fixed rate only) is how late the generator sent its
 	// requests at the 99th percentile: latencies count from the scheduled
@@ -124,9 +123,10 @@ func LoadHTTP(ctx context.Context, cfg HTTPConfig) (HTTPResult, error) {
 		firstErr  atomic.Value
 		wg        sync.WaitGroup
 		mu        sync.Mutex
-		lats      []time.Duration
-		lags      []time.Duration
+		lats      latencyHist
+		lags      latencyHist
 	)
+	hists := make([][2]latencyHist, cfg.Connections) // latency, send lag
 	interval := time.Duration(0)
 	if cfg.Rate > 0 {
 		interval = time.Duration(float64(time.Second) * float64(cfg.Connections) / cfg.Rate)
@@ -143,8 +143,7 @@ func LoadHTTP(ctx context.Context, cfg HTTPConfig) (HTTPResult, error) {
 			req.Header.SetMethod("POST")
 			req.Header.SetContentType("application/json")
 			req.Header.Set("Authorization", auth)
-			local := make([]time.Duration, 0, 4096)
-			var localLags []time.Duration
+			local, localLags := &hists[c][0], &hists[c][1]
 			next := start.Add(interval * time.Duration(c) / time.Duration(cfg.Connections))
 			for i := c; !stop.Load() && ctx.Err() == nil; i++ {
 				sent := time.Now()
@@ -172,15 +171,15 @@ func LoadHTTP(ctx context.Context, cfg HTTPConfig) (HTTPResult, error) {
 					firstErr.CompareAndSwap(nil, fmt.Sprintf("status %d: %.300s", resp.StatusCode(), resp.Body()))
 				default:
 					requests.Add(1)
-					local = append(local, lat)
+					local.add(lat)
 					if interval > 0 {
-						localLags = append(localLags, lag)
+						localLags.add(lag)
 					}
 				}
 			}
 			mu.Lock()
-			lats = append(lats, local...)
-			lags = append(lags, localLags...)
+			lats.merge(local)
+			lags.merge(localLags)
 			mu.Unlock()
 		}()
 	}
@@ -228,21 +227,9 @@ func LoadHTTP(ctx context.Context, cfg HTTPConfig) (HTTPResult, error) {
 	if s, _ := firstErr.Load().(string); s != "" {
 		res.FirstError = s
 	}
-	slices.Sort(lats)
-	pct := func(p float64) time.Duration {
-		if len(lats) == 0 {
-			return 0
-		}
-		return lats[min(len(lats)-1, int(p*float64(len(lats))))]
-	}
-	res.P50, res.P90, res.P99, res.P999 = pct(0.50), pct(0.90), pct(0.99), pct(0.999)
-	if len(lats) > 0 {
-		res.Max = lats[len(lats)-1]
-	}
-	if len(lags) > 0 {
-		slices.Sort(lags)
-		res.LagP99 = lags[min(len(lags)-1, int(0.99*float64(len(lags))))]
-	}
+	res.P50, res.P90, res.P99, res.P999 = lats.quantile(0.50), lats.quantile(0.90), lats.quantile(0.99), lats.quantile(0.999)
+	res.Max = lats.max
+	res.LagP99 = lags.quantile(0.99)
 	return res, nil
 }
 
