@@ -81,9 +81,13 @@ var (
 // A Pipeline is safe for concurrent use. Close it to stop its workers.
 type Pipeline struct {
 	opts    Options
-	edLimit int   // Ed25519 verifiers allowed at once, below MaxWait
-	maxWait int64 // ns; < 0: Ed25519 may use every worker
-	start   time.Time
+	edLimit int // Ed25519 verifiers allowed at once, below MaxWait
+	ecBatch int // largest batch of ECDSA items
+	// inlineLimit: callers verify on the spot while fewer verifiers
+	// than this are busy (and nothing is queued, and the load is light).
+	inlineLimit int
+	maxWait     int64 // ns; < 0: Ed25519 may use every worker
+	start       time.Time
 	// queueAlways sends every item through the queue (tests and
 	// benchmarks measure the hand-off with it).
 	queueAlways bool
@@ -96,6 +100,10 @@ type Pipeline struct {
 	idle   []*worker
 	spare  []*state
 	closed bool
+	// The recent load: moving averages of the time between arrivals and
+	// of the time an item takes to verify (ns).
+	lastArrival, gapAvg int64
+	perItem             atomic.Int64
 	// edTimer re-examines queued Ed25519 items once the oldest has waited
 	// MaxWait, when no arrival or completion comes to do it.
 	edTimer      *time.Timer
@@ -172,7 +180,8 @@ type worker struct {
 // New starts a pipeline with opts' workers.
 func New(opts Options) *Pipeline {
 	opts = opts.withDefaults()
-	p := &Pipeline{opts: opts, edLimit: max(1, opts.Workers/2), maxWait: int64(opts.MaxWait), start: time.Now()}
+	p := &Pipeline{opts: opts, edLimit: max(1, opts.Workers/2), ecBatch: max(1, opts.MaxBatch/4),
+		inlineLimit: max(1, opts.Workers/2), maxWait: int64(opts.MaxWait), start: time.Now(), gapAvg: int64(time.Second)}
 	if opts.MaxWait < 0 {
 		p.edLimit = opts.Workers
 	}
@@ -217,11 +226,16 @@ func (p *Pipeline) Verify(items []Item, results []Result) error {
 		p.mu.Unlock()
 		return ErrClosed
 	}
-	if p.busy < p.opts.Workers && !p.queueAlways {
-		if !ed && p.other.n == 0 {
+	// On the spot while most workers are free, nothing waits and the
+	// recent load is light; under load, through the queue, so that
+	// requests are verified back to back in batches.
+	now := p.now()
+	loaded := p.arrive(now, len(items))
+	if !loaded && p.busy < p.inlineLimit && p.other.n == 0 && p.ed.n == 0 && !p.queueAlways {
+		if !ed {
 			return p.verifyHere(items, results)
 		}
-		if ed && p.ed.n == 0 && p.edBusy < p.edLimit {
+		if p.edBusy < p.edLimit {
 			p.busy++
 			p.edBusy++
 			st := p.takeState()
@@ -241,7 +255,6 @@ func (p *Pipeline) Verify(items []Item, results []Result) error {
 		p.stats.overloaded.Add(1)
 		return ErrOverloaded
 	}
-	now := p.now()
 	q := &p.other
 	if ed {
 		q = &p.ed
@@ -253,6 +266,25 @@ func (p *Pipeline) Verify(items []Item, results []Result) error {
 	<-j.done
 	p.jobs.Put(j)
 	return nil
+}
+
+// arrive records an arrival of n items and reports whether the recent
+// load keeps the workers at least half busy: the time between arrivals
+// against the time their items take to verify (moving averages). Called
+// with p.mu held.
+func (p *Pipeline) arrive(now int64, n int) bool {
+	gap := now - p.lastArrival
+	p.lastArrival = now
+	p.gapAvg += (min(gap, int64(time.Second)) - p.gapAvg) / 16
+	return 2*p.perItem.Load()*int64(n) >= p.gapAvg*int64(p.opts.Workers)
+}
+
+// served records that n items took d to verify, for arrive's estimate.
+func (p *Pipeline) served(d int64, n int) {
+	if n > 0 {
+		v := p.perItem.Load()
+		p.perItem.Store(v + (d/int64(n)-v)/16)
+	}
 }
 
 func (p *Pipeline) newJob(items []Item, results []Result, now int64) *job {
@@ -321,8 +353,10 @@ func (p *Pipeline) work(spans []span, now int64) ([]span, bool) {
 		return spans, false
 	}
 	if p.other.n > 0 {
-		// ECDSA does not batch: share the queue among the free cores.
-		return p.other.take(spans, min(p.opts.MaxBatch, (p.other.n+free-1)/free)), false
+		// ECDSA signatures cost the same in a batch; batches only keep
+		// the crypto's tables in cache from one signature to the next,
+		// so they stay small (latency) and are shared among free cores.
+		return p.other.take(spans, min(p.ecBatch, (p.other.n+free-1)/free)), false
 	}
 	if p.ed.n > 0 && (p.edBusy < p.edLimit || now-p.ed.oldest() > p.maxWait) {
 		return p.ed.take(spans, min(p.opts.MaxBatch, p.ed.n)), true
@@ -372,7 +406,18 @@ func (w *worker) loop() {
 	p := w.p
 	defer p.wg.Done()
 	p.mu.Lock()
+	yielded := false
 	for {
+		if !yielded && p.partialBatch() {
+			// Let the callers that are ready to run queue their items
+			// first: the batch grows at the cost of one yield.
+			yielded = true
+			p.mu.Unlock()
+			runtime.Gosched()
+			p.mu.Lock()
+			continue
+		}
+		yielded = false
 		now := p.now()
 		var ed bool
 		w.st.spans, ed = p.work(w.st.spans[:0], now)
@@ -398,6 +443,18 @@ func (w *worker) loop() {
 			p.edBusy--
 		}
 	}
+}
+
+// partialBatch reports whether the work a worker would take now is less
+// than a full batch. Called with p.mu held.
+func (p *Pipeline) partialBatch() bool {
+	if p.busy >= p.opts.Workers {
+		return false
+	}
+	if p.other.n > 0 {
+		return p.other.n < p.ecBatch
+	}
+	return p.ed.n > 0 && p.ed.n < p.opts.MaxBatch
 }
 
 // park waits for a wake-up. Called with p.mu held; returns with it held.

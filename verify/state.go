@@ -35,12 +35,14 @@ func newState(maxBatch int) *state {
 
 // run verifies the batch in st.spans and completes the jobs it came from.
 func (st *state) run(p *Pipeline) {
+	start := p.now()
 	n := 0
 	for _, s := range st.spans {
 		st.check(p, s.j.items[s.lo:s.hi], s.j.results[s.lo:s.hi])
 		n += s.hi - s.lo
 	}
 	st.flushEd(p)
+	p.served(p.now()-start, n)
 	p.stats.record(&st.count, n)
 	for i, s := range st.spans {
 		if s.j.pending.Add(-int32(s.hi-s.lo)) == 0 {
@@ -52,8 +54,10 @@ func (st *state) run(p *Pipeline) {
 
 // verify verifies items for a caller verifying its own items.
 func (st *state) verify(p *Pipeline, items []Item, results []Result) {
+	start := p.now()
 	st.check(p, items, results)
 	st.flushEd(p)
+	p.served(p.now()-start, len(items))
 	p.stats.record(&st.count, len(items))
 }
 
