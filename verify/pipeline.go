@@ -54,23 +54,28 @@ var (
 
 // Pipeline verifies signatures for many concurrent callers. Requests from
 // every caller feed one pipeline, and Workers goroutines — one per core by
-// default — verify them, in batches of at most MaxBatch items. How batches
-// form adapts to the load, differently for the two kinds of signature:
+// default — verify them in batches. How batches form adapts to the load:
 //
-//   - ECDSA (and App Attest) signatures cost the same alone or together.
-//     When a core is free and no ECDSA work is queued, the caller verifies
-//     its items on the spot (spreading a request of 32 items or more over
-//     the idle workers): no hand-off, no wait. When every core is busy, requests
-//     queue and the next free worker takes them; the batch then only
-//     spares hand-offs.
-//   - Ed25519 signatures cost half or less in a batch, so Ed25519 requests
-//     are verified by at most half the workers at once (at least one).
-//     While those are busy, Ed25519 requests queue, and a worker that
-//     finishes takes everything queued as its next batch: under light load
-//     a lone request is verified at once, under heavy load batches grow
-//     with the arrivals, clocked by the batches before them. Items that
-//     have waited MaxWait for the running batches let another core start
-//     one.
+//   - Light load: when fewer than half the workers are busy, nothing is
+//     queued and requests arrive further apart than their items take to
+//     verify, the caller verifies its items on the spot (spreading a
+//     request of 32 items or more over idle workers): a lone request waits
+//     for nothing and pays no hand-off.
+//   - Under load, requests queue, and a worker takes a batch; before it
+//     takes less than a full batch it yields once, so that the callers
+//     ready to run queue their items first. Verifying many requests' items
+//     back to back keeps the crypto's tables in cache and the cores on one
+//     kind of work: measured through the HTTP endpoint, it costs 8-30% less
+//     CPU per signature than verifying each request on its own goroutine.
+//   - ECDSA (and App Attest) signatures cost the same alone or together, so
+//     their batches stay small (MaxBatch/4) for latency and are shared
+//     among the free workers.
+//   - Ed25519 signatures cost half or less in a batch: at most half the
+//     workers verify Ed25519 at once, and while they are busy Ed25519
+//     requests queue and the next batch takes them all (up to MaxBatch):
+//     batches grow with the arrivals, clocked by the batches before them.
+//     An item that has waited MaxWait for the running batches lets another
+//     core start one.
 //
 // Ed25519 batches are checked with one randomised multi-scalar equation
 // (curve25519-voi); when it fails, each signature is checked on its own to
