@@ -238,9 +238,11 @@ func (p *Pipeline) Verify(items []Item, results []Result) error {
 	loaded := p.arrive(now, len(items))
 	if !loaded && p.busy < p.inlineLimit && p.other.n == 0 && p.ed.n == 0 && !p.queueAlways {
 		if !ed {
+			p.stats.onTheSpot.Add(1)
 			return p.verifyHere(items, results)
 		}
 		if p.edBusy < p.edLimit {
+			p.stats.onTheSpot.Add(1)
 			p.busy++
 			p.edBusy++
 			st := p.takeState()
@@ -260,6 +262,7 @@ func (p *Pipeline) Verify(items []Item, results []Result) error {
 		p.stats.overloaded.Add(1)
 		return ErrOverloaded
 	}
+	p.stats.queued.Add(1)
 	q := &p.other
 	if ed {
 		q = &p.ed

@@ -50,6 +50,8 @@ type stats struct {
 	batches         [len(BatchBounds) + 1]atomic.Uint64
 	batchItems      atomic.Uint64
 	overloaded      atomic.Uint64
+	onTheSpot       atomic.Uint64
+	queued          atomic.Uint64
 	edBatchFailures atomic.Uint64
 	// edFail is a moving score of recent Ed25519 batches that failed (or
 	// would have): 1024 per failure, decaying by 1/8 per batch.
@@ -106,6 +108,9 @@ type Stats struct {
 	QueueDepth int
 	// Overloaded counts Verify calls refused with ErrOverloaded.
 	Overloaded uint64
+	// OnTheSpot counts Verify calls verified by their caller (light
+	// load), Queued those that went through the queue (load).
+	OnTheSpot, Queued uint64
 	// Ed25519BatchFailures counts batch equations that failed (each
 	// followed by single checks).
 	Ed25519BatchFailures uint64
@@ -137,6 +142,8 @@ func (p *Pipeline) Stats() Stats {
 	}
 	st.BatchItems = p.stats.batchItems.Load()
 	st.Overloaded = p.stats.overloaded.Load()
+	st.OnTheSpot = p.stats.onTheSpot.Load()
+	st.Queued = p.stats.queued.Load()
 	st.Ed25519BatchFailures = p.stats.edBatchFailures.Load()
 	st.QueueDepth = p.QueueDepth()
 	return st

@@ -654,3 +654,47 @@ func TestEd25519MaxWait(t *testing.T) {
 		<-longDone
 	}
 }
+
+// TestLoadAdaptive checks that a lone request is verified by its caller and
+// that concurrent callers under load go through the queue.
+func TestLoadAdaptive(t *testing.T) {
+	p := New(Options{Workers: 2})
+	defer p.Close()
+	s := newSigner(t)
+	it := []Item{s.item(t, ECDSAP256, []byte("m"))}
+	res := make([]Result, 1)
+	time.Sleep(5 * time.Millisecond)
+	if err := p.Verify(it, res); err != nil || !res[0].Valid() {
+		t.Fatal(err, res[0].Code)
+	}
+	if st := p.Stats(); st.OnTheSpot != 1 || st.Queued != 0 {
+		t.Errorf("a lone request: on the spot %d, queued %d", st.OnTheSpot, st.Queued)
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res := make([]Result, 1)
+			for range 30 {
+				if err := p.Verify(it, res); err != nil || !res[0].Valid() {
+					t.Error(err, res[0].Code)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if st := p.Stats(); st.Queued == 0 {
+		t.Errorf("240 requests from 8 callers on 2 workers never queued (on the spot %d)", st.OnTheSpot)
+	}
+	// After a pause, a lone request is again verified on the spot.
+	time.Sleep(20 * time.Millisecond)
+	before := p.Stats().OnTheSpot
+	if err := p.Verify(it, res); err != nil {
+		t.Fatal(err)
+	}
+	if p.Stats().OnTheSpot != before+1 {
+		t.Error("a lone request after a pause was queued")
+	}
+}
