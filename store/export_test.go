@@ -69,7 +69,9 @@ func TestExportImport(t *testing.T) {
 		t.Errorf("evidence after import: %d %v", len(ev), err)
 	}
 	// The audit sequence goes on after the imported records.
-	dst.Update(nil, func(tx *Tx) error { return tx.Audit(AuditRecord{Time: time.Unix(1e9+1, 0), Tenant: "t", Event: "next"}) })
+	dst.Update(nil, func(tx *Tx) error {
+		return tx.Audit(AuditRecord{Time: time.Unix(1e9+1, 0), Tenant: "t", Event: "next"})
+	})
 	page, _ := dst.Audit(AuditQuery{Tenant: "t"})
 	if len(page.Records) != 2 || page.Records[1].Seq != page.Records[0].Seq+1 {
 		t.Errorf("audit after import: %+v", page.Records)
