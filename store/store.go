@@ -323,6 +323,15 @@ func (s *Store) Get(k Key, v any) error {
 	return dbReader{s}.Get(k, v)
 }
 
+// Has reports whether k holds a value, without locking (as Get).
+func (s *Store) Has(k Key) (bool, error) {
+	if err := s.enter(); err != nil {
+		return false, err
+	}
+	defer s.leave()
+	return dbReader{s}.Has(k)
+}
+
 // Scan calls fn with every key having prefix, in key order, and its raw
 // value (valid only during the call; decode it with Unmarshal). fn returns
 // Stop to end the scan early. Scan does not lock.
@@ -658,3 +667,4 @@ func (l pebbleLogger) Fatalf(format string, args ...any) {
 	l.Errorf(format, args...)
 	panic(fmt.Sprintf("pebble: "+format, args...))
 }
+var _ Reader = (*Store)(nil)
