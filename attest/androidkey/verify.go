@@ -659,7 +659,8 @@ func extensionValue(c *x509.Certificate, oid asn1.ObjectIdentifier) []byte {
 // facts lists what the attestation says, by the test-vector format's names
 // (security_level, attestation_version, keymint_version,
 // verified_boot_state, device_locked, os_patch_level, package,
-// public_key_algorithm, provisioning) plus extras.
+// public_key_algorithm, provisioning) plus extras (public_key is the
+// attested key's SubjectPublicKeyInfo, DER).
 func facts(kd *KeyDescription, enf *AuthorizationList, c *Chain, alg string) map[string]any {
 	f := map[string]any{
 		"security_level":         kd.AttestationSecurityLevel.String(),
@@ -669,6 +670,7 @@ func facts(kd *KeyDescription, enf *AuthorizationList, c *Chain, alg string) map
 		"public_key_algorithm":   alg,
 		"provisioning":           c.Provisioning.String(),
 		"chain_length":           len(c.Certificates),
+		"public_key":             c.Certificates[0].RawSubjectPublicKeyInfo,
 		"user_auth_required":     !enf.NoAuthRequired && enf.UserAuthType != nil && *enf.UserAuthType&(AuthPassword|AuthFingerprint) != 0,
 	}
 	if rot := enf.RootOfTrust; rot != nil {
