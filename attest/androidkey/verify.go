@@ -81,6 +81,20 @@ const (
 	CodeKeyMismatch       attest.Code = "android.key_mismatch"    // the certificate's key is not the one described
 )
 
+// Codes returns every code Verify and the status list can return, in the
+// order of the checks.
+func Codes() []attest.Code {
+	return []attest.Code{
+		CodeChallengeMissing, CodePolicy, CodeNoRoots, CodeEmptyChain, CodeCertificateSize,
+		CodeChainTooLong, CodeCertificate, CodeExtensionMissing, CodeBelowLeaf, CodeExtensionNotLeaf,
+		CodeChainTooShort, CodeSoftwareRoot, CodeUntrustedRoot, CodeSignature, CodePathLength,
+		CodeNotYetValid, CodeExpired, CodeRevoked, CodeSuspended, CodeRevocationList, CodeRevocationUnavailable,
+		CodeKeyDescription, CodeVersion, CodeChallengeMismatch, CodeLevelMismatch, CodeSecurityLevel,
+		CodeOrigin, CodePurpose, CodeAllApplications, CodeRootOfTrust, CodeVerifiedBoot, CodeDeviceLocked,
+		CodeUserAuth, CodePackage, CodeSigningDigest, CodeOSPatchLevel, CodeUnsupportedKey, CodeKeyMismatch,
+	}
+}
+
 // Options are the parameters of one verification.
 type Options struct {
 	// Challenge is the value the server gave the app (for WebAuthn, the
