@@ -168,6 +168,20 @@ func TestChecks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A leaf on a curve crypto/x509 does not parse (secp256k1).
+	curveOID, _ := asn1.Marshal(asn1.ObjectIdentifier{1, 3, 132, 0, 10})
+	secpSPKI, err := asn1.Marshal(struct {
+		Algorithm pkix.AlgorithmIdentifier
+		PublicKey asn1.BitString
+	}{pkix.AlgorithmIdentifier{Algorithm: asn1.ObjectIdentifier{1, 2, 840, 10045, 2, 1}, Parameters: asn1.RawValue{FullBytes: curveOID}},
+		asn1.BitString{Bytes: append([]byte{4}, make([]byte, 64)...), BitLength: 65 * 8}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secpLeaf, err := forge.ReplaceSPKI(good.Chain[0], secpSPKI, otherKey)
+	if err != nil {
+		t.Fatal(err)
+	}
 	eleven := append([][]byte{}, good.Chain...)
 	for len(eleven) <= androidkey.MaxChainLength {
 		eleven = append(eleven, good.Chain[1])
@@ -268,6 +282,7 @@ func TestChecks(t *testing.T) {
 		{"RSA key", mustAttest(t, f.factory, forge.AndroidKey{Algorithm: "rsa-2048"}).Chain, androidkey.Options{}, ""},
 		{"Ed25519 key", mustAttest(t, f.factory, forge.AndroidKey{Algorithm: "ed25519"}).Chain, androidkey.Options{}, ""},
 		{"P-384 key", mustAttest(t, f.factory, forge.AndroidKey{Algorithm: "ecdsa-p384"}).Chain, androidkey.Options{}, ""},
+		{"secp256k1 key", append([][]byte{secpLeaf}, good.Chain[1:]...), androidkey.Options{}, androidkey.CodeUnsupportedKey},
 		{"ML-DSA key", mustAttest(t, f.factory, forge.AndroidKey{Algorithm: "ml-dsa-65"}).Chain, androidkey.Options{}, androidkey.CodeUnsupportedKey},
 		{"described as RSA, holds EC", mustAttest(t, f.factory, edit(func(kd *androidkey.KeyDescription) {
 			a := androidkey.AlgorithmRSA
