@@ -163,3 +163,44 @@ func pemBlocks(b []byte) [][]byte {
 		out = append(out, blk.Bytes)
 	}
 }
+
+// FuzzVerifyDescription signs leaves whose KeyDescription is the fuzz input
+// into a valid chain, so that every check after the chain's sees arbitrary
+// descriptions: no input may panic, every refusal has a code, and nothing
+// is accepted that the parser refuses or whose challenge differs.
+func FuzzVerifyDescription(f *testing.F) {
+	fx := getFixture(f)
+	for _, s := range seedDescriptions(f) {
+		f.Add(s)
+	}
+	for _, k := range []forge.AndroidKey{{}, {UserAuth: true, Level: "strongbox"}, {Level: "software"}} {
+		k.Challenge = challenge
+		a := mustAttest(f, fx.factory, k)
+		b, err := forge.EncodeKeyDescription(a.Description)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	roots := fx.factory.Roots()
+	v := androidkey.NewVerifier()
+	f.Fuzz(func(t *testing.T, ext []byte) {
+		a, err := fx.factory.Attest(forge.AndroidKey{Extension: ext})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []androidkey.Policy{{}, {MinSecurityLevel: androidkey.Software, AllowUnverifiedBoot: true, AllowUnlockedDevice: true, RequireUserAuth: true, MinOSPatchLevel: 202001, Packages: []string{forge.DefaultPackage}}} {
+			res, err := v.Verify(a.Chain, androidkey.Options{Challenge: challenge, Time: t0, Roots: roots, Policy: p})
+			if err != nil {
+				if attest.CodeOf(err) == "" {
+					t.Fatalf("refusal without a code: %v", err)
+				}
+				continue
+			}
+			kd, perr := androidkey.ParseKeyDescription(ext)
+			if perr != nil || !reflect.DeepEqual(kd, res.Description) || string(kd.AttestationChallenge) != string(challenge) {
+				t.Fatalf("accepted a description that does not parse to the same, or another challenge: %v", perr)
+			}
+		}
+	})
+}
