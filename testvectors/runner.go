@@ -72,8 +72,11 @@ type KindFunc func(c *Case) (facts map[string]any, err error)
 
 // Kinds returns the kinds this build of keybind can check.
 func Kinds() map[string]KindFunc {
+	appAttest := newAppAttestKinds()
 	return map[string]KindFunc{
-		"android-key": androidKey,
+		"android-key":               androidKey,
+		"apple-appattest":           appAttest.attestation,
+		"apple-appattest-assertion": appAttest.assertion,
 	}
 }
 

@@ -18,6 +18,8 @@ of the check that failed, and the exit status is 1 (2 for bad arguments).`, atte
 func attestCommands() []*command {
 	return []*command{
 		androidCommand(),
+		{name: "apple", summary: "verify an Apple App Attest attestation object", run: runAttestApple},
+		{name: "apple-assertion", summary: "verify an Apple App Attest assertion", run: runAttestAppleAssertion},
 	}
 }
 

@@ -350,7 +350,7 @@ func (ca *AndroidCA) Attest(k AndroidKey) (*AndroidAttestation, error) {
 		chain = append(chain, c.Raw)
 	}
 	chain = append(chain, ca.Root.Cert.Raw)
-	return attest(k, ca.Time, ca.Intermediates[0], ca.attestKey, chain)
+	return makeAttestation(k, ca.Time, ca.Intermediates[0], ca.attestKey, chain)
 }
 
 // Below forges the attack that verifiers must refuse: a new attested key
@@ -360,10 +360,10 @@ func (a *AndroidAttestation) Below(k AndroidKey) (*AndroidAttestation, error) {
 	if a.Key == nil {
 		return nil, errors.New("forge: this attestation has no private key")
 	}
-	return attest(k, a.Leaf.NotBefore, a.Leaf, a.Key, a.Chain)
+	return makeAttestation(k, a.Leaf.NotBefore, a.Leaf, a.Key, a.Chain)
 }
 
-func attest(k AndroidKey, caTime time.Time, parent *x509.Certificate, parentKey crypto.Signer, above [][]byte) (*AndroidAttestation, error) {
+func makeAttestation(k AndroidKey, caTime time.Time, parent *x509.Certificate, parentKey crypto.Signer, above [][]byte) (*AndroidAttestation, error) {
 	if k.Created.IsZero() {
 		k.Created = caTime
 	}
