@@ -3,7 +3,9 @@ package androidkey_test
 import (
 	"crypto/x509"
 	"os"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/keybind/keybind/attest/androidkey"
 	"github.com/keybind/keybind/testvectors/forge"
@@ -99,35 +101,79 @@ func BenchmarkVerify(b *testing.B) {
 				}
 			}
 		})
+		roots := x509.NewCertPool()
+		for _, r := range c.roots {
+			roots.AddCert(r)
+		}
+		x509Verify := func() error {
+			certs := make([]*x509.Certificate, len(c.chain))
+			for i, der := range c.chain {
+				var err error
+				if certs[i], err = x509.ParseCertificate(der); err != nil {
+					return err
+				}
+			}
+			inter := x509.NewCertPool()
+			for _, ci := range certs[1:] {
+				inter.AddCert(ci)
+			}
+			_, err := certs[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: c.opts.Time, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+			return err
+		}
+		x509Err := x509Verify()
 		b.Run(c.name+"/x509", func(b *testing.B) {
-			roots := x509.NewCertPool()
-			for _, r := range c.roots {
-				roots.AddCert(r)
-			}
-			verify := func() error {
-				certs := make([]*x509.Certificate, len(c.chain))
-				for i, der := range c.chain {
-					var err error
-					if certs[i], err = x509.ParseCertificate(der); err != nil {
-						return err
-					}
-				}
-				inter := x509.NewCertPool()
-				for _, ci := range certs[1:] {
-					inter.AddCert(ci)
-				}
-				_, err := certs[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: c.opts.Time, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
-				return err
-			}
-			if err := verify(); err != nil {
-				b.Skipf("crypto/x509 refuses this chain: %v", err)
+			if x509Err != nil {
+				b.Skipf("crypto/x509 refuses this chain: %v", x509Err)
 			}
 			b.ReportAllocs()
 			for b.Loop() {
-				if err := verify(); err != nil {
+				if err := x509Verify(); err != nil {
 					b.Fatal(err)
 				}
 			}
 		})
+		// interleaved runs warm, cold and x509 in turn in every iteration
+		// (rotating their order), so that the load of a shared machine
+		// slows them alike, and reports the medians of the per-iteration
+		// ratios.
+		b.Run(c.name+"/interleaved", func(b *testing.B) {
+			if x509Err != nil {
+				b.Skipf("crypto/x509 refuses this chain: %v", x509Err)
+			}
+			v := androidkey.NewVerifier()
+			run := []func() error{
+				func() error { _, err := v.Verify(c.chain, c.opts); return err },
+				func() error { _, err := androidkey.NewVerifier().Verify(c.chain, c.opts); return err },
+				x509Verify,
+			}
+			if err := run[0](); err != nil {
+				b.Fatal(err)
+			}
+			var coldWarm, x509Warm []float64
+			for i := 0; b.Loop(); i++ {
+				var d [3]time.Duration
+				for j := range 3 {
+					k := (i + j) % 3
+					start := time.Now()
+					if err := run[k](); err != nil {
+						b.Fatal(err)
+					}
+					d[k] = time.Since(start)
+				}
+				coldWarm = append(coldWarm, float64(d[1])/float64(d[0]))
+				x509Warm = append(x509Warm, float64(d[2])/float64(d[0]))
+			}
+			b.ReportMetric(median(coldWarm), "cold/warm")
+			b.ReportMetric(median(x509Warm), "x509/warm")
+		})
 	}
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
