@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/keybind/keybind/attest"
@@ -166,9 +167,19 @@ func (p Provisioning) String() string {
 // parsed certificates and verified signatures above the leaf, so that a
 // chain whose upper part was seen before costs the leaf's parse and one
 // signature check. A Verifier is safe for concurrent use; create one and
-// share it.
+// share it. The zero Verifier is ready to use (with a cache of its own).
 type Verifier struct {
+	once  sync.Once
 	cache *attest.CertCache
+}
+
+func (v *Verifier) certCache() *attest.CertCache {
+	v.once.Do(func() {
+		if v.cache == nil {
+			v.cache = attest.NewCertCache(0)
+		}
+	})
+	return v.cache
 }
 
 // NewVerifier returns a Verifier with its own certificate cache.
@@ -235,7 +246,7 @@ func (v *Verifier) Verify(chain [][]byte, opts Options) (*Result, error) {
 	if roots.Len() == 0 {
 		return nil, attest.Errorf(CodeNoRoots, "the trust store holds no anchor")
 	}
-	c, ext, err := v.checkChain(chain, t, roots, opts.Policy.Expiry, opts.Revocation)
+	c, ext, err := checkChain(v.certCache(), chain, t, roots, opts.Policy.Expiry, opts.Revocation)
 	if err != nil {
 		return nil, err
 	}
@@ -274,7 +285,7 @@ func (v *Verifier) Verify(chain [][]byte, opts Options) (*Result, error) {
 
 // checkChain runs checks 2 to 7 and returns the chain and the leaf's
 // KeyDescription extension value.
-func (v *Verifier) checkChain(ders [][]byte, t time.Time, roots *Roots, expiry Expiry, rev *StatusList) (*Chain, []byte, error) {
+func checkChain(cache *attest.CertCache, ders [][]byte, t time.Time, roots *Roots, expiry Expiry, rev *StatusList) (*Chain, []byte, error) {
 	n := len(ders)
 	switch {
 	case n == 0:
@@ -298,7 +309,7 @@ func (v *Verifier) checkChain(ders [][]byte, t time.Time, roots *Roots, expiry E
 		return nil, nil, attest.Errorf(CodeCertificate, "certificate 0 (the leaf) does not parse: %w", err)
 	}
 	for i := 1; i < n; i++ {
-		if certs[i], err = v.cache.Parse(ders[i]); err != nil {
+		if certs[i], err = cache.Parse(ders[i]); err != nil {
 			return nil, nil, attest.Errorf(CodeCertificate, "certificate %d does not parse: %w", i, err)
 		}
 	}
@@ -330,14 +341,14 @@ func (v *Verifier) checkChain(ders [][]byte, t time.Time, roots *Roots, expiry E
 		// The anchor's certificate as the chain carries it must be signed
 		// by an anchor key (itself, or another anchor for a cross-signed
 		// root), so that its contents (dates, serial) are authentic.
-		if v.signedByAnchor(last, roots) == nil {
+		if signedByAnchor(cache, last, roots) == nil {
 			return nil, nil, attest.Errorf(CodeSignature, "certificate %d carries the key of %q but is not signed by a trusted key", n-1, a.name)
 		}
 	} else {
 		if n < 2 {
 			return nil, nil, attest.Errorf(CodeChainTooShort, "the chain holds only the leaf: the certificates that link it to a trusted root are missing")
 		}
-		if a = v.signedByAnchor(last, roots); a == nil {
+		if a = signedByAnchor(cache, last, roots); a == nil {
 			if isSoftwareRoot(certs) {
 				return nil, nil, attest.Errorf(CodeSoftwareRoot, "the chain ends in Android's software attestation root: the key is not in secure hardware")
 			}
@@ -349,7 +360,7 @@ func (v *Verifier) checkChain(ders [][]byte, t time.Time, roots *Roots, expiry E
 	// 5. Links, from the anchor down; the leaf's link is checked directly
 	// (caching it would only push shared links out of the cache).
 	for i := n - 2; i >= 1; i-- {
-		if err := v.cache.CheckSignature(certs[i], certs[i+1]); err != nil {
+		if err := cache.CheckSignature(certs[i], certs[i+1]); err != nil {
 			return nil, nil, attest.Errorf(CodeSignature, "certificate %d is not signed by certificate %d: %w", i, i+1, err)
 		}
 	}
@@ -399,14 +410,14 @@ func (v *Verifier) checkChain(ders [][]byte, t time.Time, roots *Roots, expiry E
 
 // signedByAnchor returns the anchor whose key signed c, trying first the
 // anchors whose certificates' subject is c's issuer.
-func (v *Verifier) signedByAnchor(c *x509.Certificate, roots *Roots) *anchor {
+func signedByAnchor(cache *attest.CertCache, c *x509.Certificate, roots *Roots) *anchor {
 	try := func(match bool) *anchor {
 		for _, a := range roots.anchors {
 			for _, ac := range a.certs {
 				if bytes.Equal(ac.RawSubject, c.RawIssuer) != match {
 					continue
 				}
-				if v.cache.CheckSignature(c, ac) == nil {
+				if cache.CheckSignature(c, ac) == nil {
 					return a
 				}
 				break // one certificate per key is enough

@@ -409,7 +409,7 @@ func TestCacheKeepsSharedLinksOnly(t *testing.T) {
 
 func TestConcurrentVerify(t *testing.T) {
 	f := getFixture(t)
-	v := androidkey.NewVerifier()
+	var v androidkey.Verifier // the zero Verifier is ready to use
 	atts := []*forge.AndroidAttestation{
 		mustAttest(t, f.factory, forge.AndroidKey{}),
 		mustAttest(t, f.remote, forge.AndroidKey{Level: "strongbox"}),
