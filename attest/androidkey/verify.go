@@ -201,7 +201,9 @@ func NewVerifierWithCache(cache *attest.CertCache) *Verifier {
 //
 //  1. options: a challenge is given, the policy is valid, roots are given;
 //  2. input: at least one certificate, at most MaxChainLength, none larger
-//     than MaxCertificateSize, every one parses;
+//     than MaxCertificateSize, every one parses (a leaf whose key is on a
+//     curve crypto/x509 cannot read, such as secp256k1, is refused here
+//     as an unsupported key);
 //  3. the leaf carries the KeyDescription extension; the certificate that
 //     signed it does not (nothing may be chained below an attested key),
 //     nor does any certificate above;
