@@ -121,9 +121,8 @@ func TestEveryTagAlone(t *testing.T) {
 			AttestationChallenge: []byte{}, UniqueID: []byte{},
 			HardwareEnforced: full,
 		}
-		// Keep only tag: encode the full list with only this tag listed
-		// first, then cut the others out by re-encoding a list that holds
-		// just the one parsed field.
+		// Parse the full list, keep only the field that encodes this tag,
+		// and check that a list holding just that field parses back to it.
 		der, err := forge.EncodeKeyDescription(kd)
 		if err != nil {
 			t.Fatal(err)
