@@ -57,7 +57,7 @@ func TestAndroidKeyKind(t *testing.T) {
 	writeManifest(t, dir,
 		v("pem", nil, nil, accept),
 		v("der list", map[string]any{"chain": derList}, map[string]any{"roots": []any{rootText}}, accept),
-		v("policy", nil, map[string]any{"policy": map[string]any{"require_user_auth": true, "packages": []any{forge.DefaultPackage}, "signing_digests": []any{"hex:" + hex.EncodeToString(forge.DefaultSigningDigest)}}}, accept),
+		v("policy", nil, map[string]any{"policy": map[string]any{"require_user_auth": true, "packages": []any{forge.AndroidDefaultPackage}, "signing_digests": []any{"hex:" + hex.EncodeToString(forge.AndroidDefaultSigningDigest)}}}, accept),
 		v("google roots", nil, map[string]any{"roots": "google"}, map[string]any{"verdict": "reject", "error": "chain.untrusted_root"}),
 		v("bad status list", nil, map[string]any{"revocation": "file:bad-status.json"}, map[string]any{"verdict": "reject", "error": "input.revocation_list"}),
 	)

@@ -137,7 +137,7 @@ func FuzzVerifyChain(f *testing.F) {
 	roots := androidkey.NewRoots(fx.factory.Root.Cert)
 	v := androidkey.NewVerifier()
 	f.Fuzz(func(t *testing.T, data []byte) {
-		for _, p := range []androidkey.Policy{{}, {Expiry: androidkey.ExpiryStrict, RequireUserAuth: true, MinOSPatchLevel: 202001, Packages: []string{forge.DefaultPackage}}} {
+		for _, p := range []androidkey.Policy{{}, {Expiry: androidkey.ExpiryStrict, RequireUserAuth: true, MinOSPatchLevel: 202001, Packages: []string{forge.AndroidDefaultPackage}}} {
 			res, err := v.Verify(splitChain(data), androidkey.Options{Challenge: challenge, Time: t0, Roots: roots, Policy: p})
 			if err != nil {
 				code := attest.CodeOf(err)
@@ -189,7 +189,7 @@ func FuzzVerifyDescription(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, p := range []androidkey.Policy{{}, {MinSecurityLevel: androidkey.Software, AllowUnverifiedBoot: true, AllowUnlockedDevice: true, RequireUserAuth: true, MinOSPatchLevel: 202001, Packages: []string{forge.DefaultPackage}}} {
+		for _, p := range []androidkey.Policy{{}, {MinSecurityLevel: androidkey.Software, AllowUnverifiedBoot: true, AllowUnlockedDevice: true, RequireUserAuth: true, MinOSPatchLevel: 202001, Packages: []string{forge.AndroidDefaultPackage}}} {
 			res, err := v.Verify(a.Chain, androidkey.Options{Challenge: challenge, Time: t0, Roots: roots, Policy: p})
 			if err != nil {
 				if attest.CodeOf(err) == "" {

@@ -269,11 +269,11 @@ func TestChecks(t *testing.T) {
 		{"user auth only in the software list", mustAttest(t, f.factory, forge.AndroidKey{UserAuth: true, Edit: func(kd *androidkey.KeyDescription) {
 			kd.SoftwareEnforced.UserAuthType, kd.HardwareEnforced.UserAuthType = kd.HardwareEnforced.UserAuthType, nil
 		}}).Chain, androidkey.Options{Policy: androidkey.Policy{RequireUserAuth: true}}, androidkey.CodeUserAuth},
-		{"allowed package", good.Chain, androidkey.Options{Policy: androidkey.Policy{Packages: []string{"com.other", forge.DefaultPackage}}}, ""},
+		{"allowed package", good.Chain, androidkey.Options{Policy: androidkey.Policy{Packages: []string{"com.other", forge.AndroidDefaultPackage}}}, ""},
 		{"package not allowed", good.Chain, androidkey.Options{Policy: androidkey.Policy{Packages: []string{"com.other"}}}, androidkey.CodePackage},
-		{"one of two packages not allowed", mustAttest(t, f.factory, forge.AndroidKey{Packages: []androidkey.PackageInfo{{Name: forge.DefaultPackage}, {Name: "com.evil"}}}).Chain, androidkey.Options{Policy: androidkey.Policy{Packages: []string{forge.DefaultPackage}}}, androidkey.CodePackage},
-		{"no application id", mustAttest(t, f.factory, edit(func(kd *androidkey.KeyDescription) { kd.SoftwareEnforced.AttestationApplicationID = nil })).Chain, androidkey.Options{Policy: androidkey.Policy{Packages: []string{forge.DefaultPackage}}}, androidkey.CodePackage},
-		{"allowed signing digest", good.Chain, androidkey.Options{Policy: androidkey.Policy{SigningDigests: [][]byte{forge.DefaultSigningDigest}}}, ""},
+		{"one of two packages not allowed", mustAttest(t, f.factory, forge.AndroidKey{Packages: []androidkey.PackageInfo{{Name: forge.AndroidDefaultPackage}, {Name: "com.evil"}}}).Chain, androidkey.Options{Policy: androidkey.Policy{Packages: []string{forge.AndroidDefaultPackage}}}, androidkey.CodePackage},
+		{"no application id", mustAttest(t, f.factory, edit(func(kd *androidkey.KeyDescription) { kd.SoftwareEnforced.AttestationApplicationID = nil })).Chain, androidkey.Options{Policy: androidkey.Policy{Packages: []string{forge.AndroidDefaultPackage}}}, androidkey.CodePackage},
+		{"allowed signing digest", good.Chain, androidkey.Options{Policy: androidkey.Policy{SigningDigests: [][]byte{forge.AndroidDefaultSigningDigest}}}, ""},
 		{"signing digest not allowed", good.Chain, androidkey.Options{Policy: androidkey.Policy{SigningDigests: [][]byte{bytes.Repeat([]byte{1}, 32)}}}, androidkey.CodeSigningDigest},
 		{"recent enough patch level", good.Chain, androidkey.Options{Policy: androidkey.Policy{MinOSPatchLevel: 202509}}, ""},
 		{"old patch level", good.Chain, androidkey.Options{Policy: androidkey.Policy{MinOSPatchLevel: 202510}}, androidkey.CodeOSPatchLevel},

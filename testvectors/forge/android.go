@@ -465,15 +465,15 @@ func newKey(alg string) (crypto.Signer, crypto.PublicKey, error) {
 	return k, k.Public(), nil
 }
 
-// DefaultSigningDigest is the signing certificate digest of AndroidKey's
+// AndroidDefaultSigningDigest is the signing certificate digest of AndroidKey's
 // default app.
-var DefaultSigningDigest = func() []byte {
+var AndroidDefaultSigningDigest = func() []byte {
 	d := sha256.Sum256([]byte("keybind test app signing certificate"))
 	return d[:]
 }()
 
-// DefaultPackage is AndroidKey's default package name.
-const DefaultPackage = "com.keybind.test"
+// AndroidDefaultPackage is AndroidKey's default package name.
+const AndroidDefaultPackage = "com.keybind.test"
 
 // describe builds the KeyDescription a real KeyMint would write for k.
 func describe(k AndroidKey, pub crypto.PublicKey) (*androidkey.KeyDescription, error) {
@@ -550,13 +550,13 @@ func describe(k AndroidKey, pub crypto.PublicKey) (*androidkey.KeyDescription, e
 	if pkgs == nil {
 		name := k.Package
 		if name == "" {
-			name = DefaultPackage
+			name = AndroidDefaultPackage
 		}
 		pkgs = []androidkey.PackageInfo{{Name: name, Version: 1}}
 	}
 	digests := k.SigningDigests
 	if digests == nil {
-		digests = [][]byte{DefaultSigningDigest}
+		digests = [][]byte{AndroidDefaultSigningDigest}
 	}
 	sw := androidkey.AuthorizationList{
 		CreationDateTime:         i64(k.Created.UnixMilli()),

@@ -121,7 +121,7 @@ func (g *androidGen) run() error {
 		f := map[string]any{
 			"security_level": level, "attestation_version": 300, "keymint_version": 300,
 			"verified_boot_state": "verified", "device_locked": true, "os_patch_level": 202509,
-			"package": forge.DefaultPackage, "public_key_algorithm": alg, "provisioning": prov,
+			"package": forge.AndroidDefaultPackage, "public_key_algorithm": alg, "provisioning": prov,
 		}
 		for k, v := range extra {
 			f[k] = v
@@ -204,7 +204,7 @@ func (g *androidGen) run() error {
 	unlocked := attest(factory, forge.AndroidKey{Unlocked: true})
 	userAuth := attest(factory, forge.AndroidKey{UserAuth: true})
 	selfSigned := attest(factory, forge.AndroidKey{BootState: androidkey.SelfSigned})
-	twoPkgs := attest(factory, forge.AndroidKey{Packages: []androidkey.PackageInfo{{Name: forge.DefaultPackage, Version: 3}, {Name: "com.keybind.other", Version: 1}}})
+	twoPkgs := attest(factory, forge.AndroidKey{Packages: []androidkey.PackageInfo{{Name: forge.AndroidDefaultPackage, Version: 3}, {Name: "com.keybind.other", Version: 1}}})
 	if firstErr != nil {
 		return firstErr
 	}
@@ -212,7 +212,7 @@ func (g *androidGen) run() error {
 	unverifiedFile := g.chainFile("unverified-boot", unverified.Chain)
 	unlockedFile := g.chainFile("unlocked-device", unlocked.Chain)
 	userAuthFile := g.chainFile("user-auth", userAuth.Chain)
-	digest := Hex(forge.DefaultSigningDigest)
+	digest := Hex(forge.AndroidDefaultSigningDigest)
 	otherDigest := "hex:" + strings.Repeat("ab", 32)
 	for _, p := range []struct {
 		id     string
@@ -232,9 +232,9 @@ func (g *androidGen) run() error {
 		{"policy/require_device_locked/default-refuses-unlocked", unlockedFile, nil, Reject(string(androidkey.CodeDeviceLocked))},
 		{"policy/require_user_auth/accepts-user-auth-key", userAuthFile, map[string]any{"require_user_auth": true}, Accept(map[string]any{"user_auth_required": true})},
 		{"policy/require_user_auth/refuses-no-auth-key", baseFile, map[string]any{"require_user_auth": true}, Reject(string(androidkey.CodeUserAuth))},
-		{"policy/packages/allowed", baseFile, map[string]any{"packages": []string{"com.keybind.other", forge.DefaultPackage}}, Accept(nil)},
+		{"policy/packages/allowed", baseFile, map[string]any{"packages": []string{"com.keybind.other", forge.AndroidDefaultPackage}}, Accept(nil)},
 		{"policy/packages/not-allowed", baseFile, map[string]any{"packages": []string{"com.keybind.other"}}, Reject(string(androidkey.CodePackage))},
-		{"policy/packages/one-of-two-not-allowed", g.chainFile("two-packages", twoPkgs.Chain), map[string]any{"packages": []string{forge.DefaultPackage}}, Reject(string(androidkey.CodePackage))},
+		{"policy/packages/one-of-two-not-allowed", g.chainFile("two-packages", twoPkgs.Chain), map[string]any{"packages": []string{forge.AndroidDefaultPackage}}, Reject(string(androidkey.CodePackage))},
 		{"policy/signing_digests/allowed", baseFile, map[string]any{"signing_digests": []string{otherDigest, digest}}, Accept(nil)},
 		{"policy/signing_digests/not-allowed", baseFile, map[string]any{"signing_digests": []string{otherDigest}}, Reject(string(androidkey.CodeSigningDigest))},
 		{"policy/min_os_patch_level/met", baseFile, map[string]any{"min_os_patch_level": 202509}, Accept(nil)},
