@@ -72,7 +72,12 @@ type KindFunc func(c *Case) (facts map[string]any, err error)
 
 // Kinds returns the kinds this build of keybind can check.
 func Kinds() map[string]KindFunc {
-	return map[string]KindFunc{}
+	appAttest := newAppAttestKinds()
+	return map[string]KindFunc{
+		"android-key":               androidKey,
+		"apple-appattest":           appAttest.attestation,
+		"apple-appattest-assertion": appAttest.assertion,
+	}
 }
 
 // Runner runs manifests and reports one line per vector to Out.

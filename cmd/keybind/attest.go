@@ -16,7 +16,11 @@ of the check that failed, and the exit status is 1 (2 for bad arguments).`, atte
 
 // attestCommands lists the formats `keybind attest` verifies.
 func attestCommands() []*command {
-	return []*command{}
+	return []*command{
+		androidCommand(),
+		{name: "apple", summary: "verify an Apple App Attest attestation object", run: runAttestApple},
+		{name: "apple-assertion", summary: "verify an Apple App Attest assertion", run: runAttestAppleAssertion},
+	}
 }
 
 // attestOutput is what `keybind attest …` prints.
