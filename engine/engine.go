@@ -71,7 +71,8 @@ type Config struct {
 	// no verifier cannot enroll.
 	Verifiers map[string]AttestationVerifier
 	// Signatures verifies answers; nil means the built-in verifier (ECDSA,
-	// RSA and Ed25519 keys; App Attest assertions through Assertions).
+	// RSA and Ed25519 keys; App Attest assertions through Assertions, by
+	// default AppAttestAssertions).
 	Signatures SignatureVerifier
 	Assertions AssertionVerifier
 	// Roots are named trust anchors a tenant's attestation policy may opt
@@ -137,7 +138,11 @@ func New(cfg Config) (*Engine, error) {
 		e.roots[name] = certs
 	}
 	if e.sigs == nil {
-		e.sigs = signatures{assertions: cfg.Assertions, appIDs: e.appIDsOf}
+		assertions := cfg.Assertions
+		if assertions == nil {
+			assertions = AppAttestAssertions()
+		}
+		e.sigs = signatures{assertions: assertions, appIDs: e.appIDsOf}
 	}
 	return e, nil
 }

@@ -120,8 +120,9 @@ type AttestationPolicy struct {
 	TPM       *TPMPolicy       `json:"tpm,omitempty"`
 }
 
-// AndroidPolicy is the Android Key Attestation policy, in the field names of
-// the test-vector format. Nil booleans take their defaults:
+// AndroidPolicy is the Android Key Attestation policy, in the JSON form of
+// androidkey.ParsePolicy (the field names of the test-vector format), plus
+// ExtraRoots. Nil booleans take their defaults:
 // require_verified_boot and require_device_locked true, and, unlike the
 // verifier's own default, require_user_auth true (the key must need the
 // person's biometric or PIN).
@@ -174,23 +175,7 @@ func (p Policy) Effective() Policy {
 		p.Backoff.MaxSeconds = int(DefaultBackoffMax / time.Second)
 	}
 	if a := p.Attestation.Android; a != nil {
-		c := *a
-		t := true
-		if c.MinSecurityLevel == "" {
-			c.MinSecurityLevel = "tee"
-		}
-		if c.RequireVerifiedBoot == nil {
-			c.RequireVerifiedBoot = &t
-		}
-		if c.RequireDeviceLocked == nil {
-			c.RequireDeviceLocked = &t
-		}
-		if c.RequireUserAuth == nil {
-			c.RequireUserAuth = &t
-		}
-		if c.Expiry == "" {
-			c.Expiry = "google"
-		}
+		c := a.withDefaults()
 		p.Attestation.Android = &c
 	}
 	if a := p.Attestation.AppAttest; a != nil {
@@ -201,6 +186,27 @@ func (p Policy) Effective() Policy {
 		p.Attestation.AppAttest = &c
 	}
 	return p
+}
+
+// withDefaults returns the Android policy with every default filled in.
+func (a AndroidPolicy) withDefaults() AndroidPolicy {
+	t := true
+	if a.MinSecurityLevel == "" {
+		a.MinSecurityLevel = "tee"
+	}
+	if a.RequireVerifiedBoot == nil {
+		a.RequireVerifiedBoot = &t
+	}
+	if a.RequireDeviceLocked == nil {
+		a.RequireDeviceLocked = &t
+	}
+	if a.RequireUserAuth == nil {
+		a.RequireUserAuth = &t
+	}
+	if a.Expiry == "" {
+		a.Expiry = "google"
+	}
+	return a
 }
 
 func (p Policy) attemptLifetime() time.Duration {

@@ -3,11 +3,11 @@ package engine
 import (
 	"context"
 	"crypto/x509"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/keybind/keybind/attest"
+	"github.com/keybind/keybind/attest/appattest"
 	"github.com/keybind/keybind/store"
 )
 
@@ -150,27 +150,16 @@ func (p Policy) validate(roots map[string][]*x509.Certificate) error {
 		}
 	}
 	if a := p.Attestation.Android; a != nil {
-		if !slices.Contains([]string{"software", "tee", "strongbox"}, a.MinSecurityLevel) {
-			return bad("android min_security_level %q", a.MinSecurityLevel)
-		}
-		if !slices.Contains([]string{"google", "strict", "ignore"}, a.Expiry) {
-			return bad("android expiry %q", a.Expiry)
-		}
-		for _, d := range a.SigningDigests {
-			if len(d) != 64 || !isHex(d) {
-				return bad("android signing digest %q is not 64 hex digits", d)
-			}
-		}
-		if a.MinOSPatchLevel != 0 && (a.MinOSPatchLevel < 200001 || a.MinOSPatchLevel > 999912 || a.MinOSPatchLevel%100 < 1 || a.MinOSPatchLevel%100 > 12) {
-			return bad("android min_os_patch_level %d is not YYYYMM", a.MinOSPatchLevel)
+		if _, err := a.verifierPolicy(); err != nil {
+			return bad("android: %v", err)
 		}
 	}
 	if a := p.Attestation.AppAttest; a != nil {
 		if len(a.AppIDs) == 0 {
 			return bad("apple_appattest needs at least one app id")
 		}
-		if !slices.Contains([]string{"production", "development", "any"}, a.Environment) {
-			return bad("apple_appattest environment %q", a.Environment)
+		if _, err := appattest.ParseEnvironment(a.Environment); err != nil {
+			return bad("apple_appattest: %v", err)
 		}
 	}
 	for _, format := range []string{FormatAndroidKey, FormatAppAttest, FormatTPM} {
@@ -182,15 +171,6 @@ func (p Policy) validate(roots map[string][]*x509.Certificate) error {
 		}
 	}
 	return nil
-}
-
-func isHex(s string) bool {
-	for _, c := range []byte(s) {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-			return false
-		}
-	}
-	return true
 }
 
 // verifyAttestation runs the format's verifier under the tenant's policy.
