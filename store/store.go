@@ -667,4 +667,5 @@ func (l pebbleLogger) Fatalf(format string, args ...any) {
 	l.Errorf(format, args...)
 	panic(fmt.Sprintf("pebble: "+format, args...))
 }
+
 var _ Reader = (*Store)(nil)
