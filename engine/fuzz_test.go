@@ -16,7 +16,8 @@ import (
 // the engine's interface: never a panic, always a coded refusal (the seeds
 // include valid attestations, which the fuzzer mutates).
 func FuzzEvidence(f *testing.F) {
-	env := newEnv(f)
+	android, appleCA := testCAs()
+	env := &testEnv{t: f, android: android, apple: appleCA} // no store: only the verifiers run
 	challenge := []byte("fuzz challenge")
 	ev, _ := env.androidEvidence(challenge, forge.AndroidKey{UserAuth: true})
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -26,7 +27,7 @@ func FuzzEvidence(f *testing.F) {
 	f.Add(uint8(0), []byte{0x30, 0x80}, []byte(nil))
 	policy := testPolicy().Effective()
 	verifiers := Verifiers()
-	roots := env.e.roots
+	roots := map[string][]*x509.Certificate{rootAndroid: {android.Root.Cert}, rootApple: {appleCA.Root}}
 	f.Fuzz(func(t *testing.T, which uint8, a, b []byte) {
 		format := FormatAndroidKey
 		evidence := Evidence{"chain": a}
