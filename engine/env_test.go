@@ -169,22 +169,40 @@ type phone struct {
 // androidEvidence attests a new key over challenge.
 func (env *testEnv) androidEvidence(challenge []byte, k forge.AndroidKey) (Evidence, crypto.Signer) {
 	env.t.Helper()
-	k.Challenge = challenge
-	att, err := env.android.Attest(k)
+	ev, key, err := makeAndroidEvidence(env.android, challenge, k)
 	if err != nil {
 		env.t.Fatal(err)
 	}
-	return Evidence{"chain": JoinDER(att.Chain)}, att.Key
+	return ev, key
+}
+
+func makeAndroidEvidence(ca *forge.AndroidCA, challenge []byte, k forge.AndroidKey) (Evidence, crypto.Signer, error) {
+	k.Challenge = challenge
+	att, err := ca.Attest(k)
+	if err != nil {
+		return nil, nil, err
+	}
+	return Evidence{"chain": JoinDER(att.Chain)}, att.Key, nil
 }
 
 func (env *testEnv) appleEvidence(challenge []byte, key *ecdsa.PrivateKey) Evidence {
 	env.t.Helper()
-	h := sha256.Sum256(challenge)
-	att, err := env.apple.Attest(key, forge.AppAttestOptions{AppID: testAppID, ClientDataHash: h[:]})
+	ev, err := makeAppleEvidence(env.apple, challenge, key)
 	if err != nil {
 		env.t.Fatal(err)
 	}
-	return Evidence{"attestation": att.Object, "key_id": att.KeyID}
+	return ev
+}
+
+// makeAppleEvidence attests key as an App Attest app does: the client data
+// hash is SHA-256 of the challenge.
+func makeAppleEvidence(ca *forge.AppAttestCA, challenge []byte, key *ecdsa.PrivateKey) (Evidence, error) {
+	h := sha256.Sum256(challenge)
+	att, err := ca.Attest(key, forge.AppAttestOptions{AppID: testAppID, ClientDataHash: h[:]})
+	if err != nil {
+		return nil, err
+	}
+	return Evidence{"attestation": att.Object, "key_id": att.KeyID}, nil
 }
 
 // enrollAndroid enrolls a new Android key (user authentication required,
@@ -232,20 +250,26 @@ func (env *testEnv) mustEnroll(tenant, user string) *phone {
 // sign signs an answer to attempt p as the phone does.
 func (ph *phone) sign(t testing.TB, p *PendingSignIn, decision string, number int) []byte {
 	t.Helper()
+	sig, err := ph.signAnswer(p, decision, number)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sig
+}
+
+// signAnswer signs with the credential key, or makes an App Attest
+// assertion with the next counter.
+func (ph *phone) signAnswer(p *PendingSignIn, decision string, number int) ([]byte, error) {
 	msg := AnswerMessage(AnswerFields{Attempt: p.Attempt, Tenant: p.Tenant, User: p.User, Credential: ph.cred.ID, Nonce: p.Nonce, Decision: decision, Number: number})
 	if ph.apple != nil {
 		ph.counter++
 		a, err := forge.AppAssert(ph.apple, forge.AppAssertOptions{AppID: testAppID, ClientData: msg, Counter: ph.counter})
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
-		return a.Marshal()
+		return a.Marshal(), nil
 	}
-	sig, err := SignAnswer(ph.key, msg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sig
+	return SignAnswer(ph.key, msg)
 }
 
 // answer fetches the phone's pending attempt and answers it.
