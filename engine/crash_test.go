@@ -269,7 +269,11 @@ func TestCrashKillEngine(t *testing.T) {
 			cmd.Wait()
 			t.Fatalf("cycle %d: child did not start: %s", cycle, stderr.String())
 		}
-		time.Sleep(time.Duration(r.IntN(80_000)) * time.Microsecond)
+		delay := time.Duration(r.IntN(80_000)) * time.Microsecond
+		if raceEnabled {
+			delay = 100*time.Millisecond + 4*delay // the race detector slows the child down
+		}
+		time.Sleep(delay)
 		cmd.Process.Signal(syscall.SIGKILL)
 		for lines.Scan() {
 			if err := state.record(lines.Text()); err != nil {
