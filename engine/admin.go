@@ -636,40 +636,49 @@ func (e *Engine) SetDeviceDisabled(ctx context.Context, tenant, id string, disab
 // DeleteDevice removes a device from a tenant with every credential of
 // the tenant on it. Codes: input.invalid, device.not_found.
 func (e *Engine) DeleteDevice(ctx context.Context, tenant, id string) error {
-	d, err := e.GetDevice(ctx, tenant, id)
-	if err != nil {
-		return err
-	}
-	locks := []store.Key{store.DeviceKey(id)}
-	for i, c := range d.Creds {
-		locks = append(locks, store.CredentialKey(c), store.UserKey(tenant, d.Users[i]))
-	}
-	err = e.st.Update(locks, func(tx *store.Tx) error {
-		now, _, err := e.deviceOf(tx, tenant, id)
+	for {
+		d, err := e.GetDevice(ctx, tenant, id)
 		if err != nil {
 			return err
 		}
-		v := e.tenantDeviceView(tenant, now, tenantDevice{})
-		if !slices.Equal(v.Creds, d.Creds) {
-			return errorf(CodeDeviceNotFound, KindConflict, "device %q changed meanwhile; try again", id)
+		locks := []store.Key{store.DeviceKey(id)}
+		for i, c := range d.Creds {
+			locks = append(locks, store.CredentialKey(c), store.UserKey(tenant, d.Users[i]))
 		}
-		for _, cid := range v.Creds {
-			var c Credential
-			if err := tx.Get(store.CredentialKey(cid), &c); errors.Is(err, store.ErrNotFound) {
-				continue
-			} else if err != nil {
+		retry := false
+		err = e.st.Update(locks, func(tx *store.Tx) error {
+			now, _, err := e.deviceOf(tx, tenant, id)
+			if err != nil {
 				return err
 			}
-			if err := e.deleteCredential(tx, &c); err != nil {
+			v := e.tenantDeviceView(tenant, now, tenantDevice{})
+			if !slices.Equal(v.Creds, d.Creds) {
+				retry = true // enrolled or deleted meanwhile: lock the new set
+				return nil
+			}
+			for _, cid := range v.Creds {
+				var c Credential
+				if err := tx.Get(store.CredentialKey(cid), &c); errors.Is(err, store.ErrNotFound) {
+					continue
+				} else if err != nil {
+					return err
+				}
+				if err := e.deleteCredential(tx, &c); err != nil {
+					return err
+				}
+			}
+			if err := tx.Delete(store.TenantDeviceKey(tenant, id)); err != nil {
 				return err
 			}
+			return e.audit(tx, tenant, "", "device.deleted", "", ActorAdmin, map[string]string{"device": id, "credentials": strings.Join(v.Creds, ",")})
+		})
+		if err != nil {
+			return storeError(err)
 		}
-		if err := tx.Delete(store.TenantDeviceKey(tenant, id)); err != nil {
-			return err
+		if !retry {
+			return nil
 		}
-		return e.audit(tx, tenant, "", "device.deleted", "", ActorAdmin, map[string]string{"device": id, "credentials": strings.Join(v.Creds, ",")})
-	})
-	return storeError(err)
+	}
 }
 
 // AuditQuery selects audit records; see store.AuditQuery.

@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"slices"
 	"strconv"
 	"strings"
@@ -251,4 +253,36 @@ func TestClosedStore(t *testing.T) {
 	}
 	_, err = env.e.CreateTenant(ctx, Tenant{ID: "x"})
 	wantCode(t, err, CodeStorage)
+}
+
+type failingReader struct{}
+
+func (failingReader) Read([]byte) (int, error) { return 0, errors.New("entropy source failed") }
+
+// TestInjectedRandomness: ids, challenges and numbers come from Config.Rand;
+// when it fails, the engine refuses with engine.internal and writes nothing.
+func TestInjectedRandomness(t *testing.T) {
+	env := newEnv(t, func(c *Config) { c.Rand = failingReader{} })
+	env.tenant("contoso", testPolicy())
+	env.user("contoso", "alice", "alice@contoso.com")
+	_, err := env.e.StartEnrollment(ctx, "contoso", "alice")
+	wantCode(t, err, CodeInternal)
+	if n := countKeys(t, env.st, store.KindEnrollment); n != 0 {
+		t.Errorf("%d enrollments written", n)
+	}
+	// A deterministic source gives deterministic challenges.
+	var challenges [][]byte
+	for range 2 {
+		env := newEnv(t, func(c *Config) { c.Rand = bytes.NewReader(bytes.Repeat([]byte{7, 1, 2, 3}, 64)) })
+		env.tenant("contoso", testPolicy())
+		env.user("contoso", "alice", "alice@contoso.com")
+		enr, err := env.e.StartEnrollment(ctx, "contoso", "alice")
+		if err != nil {
+			t.Fatal(err)
+		}
+		challenges = append(challenges, enr.Challenge)
+	}
+	if !bytes.Equal(challenges[0], challenges[1]) {
+		t.Error("the same randomness gave different challenges")
+	}
 }
