@@ -154,7 +154,9 @@ func invalid(format string, args ...any) *Error {
 	return errorf(CodeInvalid, KindInvalid, format, args...)
 }
 
-// storeError turns an unexpected store error into an engine error.
+// storeError turns an unexpected store error into an engine error: stored
+// data that does not decode is internal, anything else (closed, I/O) is
+// unavailable.
 func storeError(err error) error {
 	var e *Error
 	switch {
@@ -162,8 +164,8 @@ func storeError(err error) error {
 		return nil
 	case errors.As(err, &e):
 		return err
-	case errors.Is(err, store.ErrClosed):
-		return &Error{Code: CodeStorage, Kind: KindUnavailable, Reason: err.Error(), Err: err}
+	case errors.Is(err, store.ErrCorrupt):
+		return &Error{Code: CodeInternal, Kind: KindInternal, Reason: err.Error(), Err: err}
 	}
 	return &Error{Code: CodeStorage, Kind: KindUnavailable, Reason: err.Error(), Err: err}
 }
