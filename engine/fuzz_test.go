@@ -14,7 +14,11 @@ import (
 
 // FuzzEvidence feeds arbitrary evidence to the built-in verifiers through
 // the engine's interface: never a panic, always a coded refusal (the seeds
-// include valid attestations, which the fuzzer mutates).
+// include valid attestations, which the fuzzer mutates). Minimizing a
+// multi-kilobyte chain through full verification takes long, so run it with
+// a short -fuzzminimizetime:
+//
+//	go test ./engine -run '^$' -fuzz '^FuzzEvidence$' -fuzztime 60s -fuzzminimizetime 2s -parallel 1
 func FuzzEvidence(f *testing.F) {
 	android, appleCA := testCAs()
 	env := &testEnv{t: f, android: android, apple: appleCA} // no store: only the verifiers run
