@@ -72,7 +72,9 @@ type KindFunc func(c *Case) (facts map[string]any, err error)
 
 // Kinds returns the kinds this build of keybind can check.
 func Kinds() map[string]KindFunc {
-	return map[string]KindFunc{}
+	return map[string]KindFunc{
+		"tpm-certify": kindTPMCertify,
+	}
 }
 
 // Runner runs manifests and reports one line per vector to Out.

@@ -27,7 +27,9 @@ type setFunc func(s *Set) error
 
 // sets lists every set the generator makes, by folder name.
 func sets() map[string]setFunc {
-	return map[string]setFunc{}
+	return map[string]setFunc{
+		"tpm": genTPM,
+	}
 }
 
 func main() {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"strings"
 
 	goattest "github.com/google/go-attestation/attest"
 	"github.com/google/go-tpm/legacy/tpm2"
@@ -51,7 +52,7 @@ func (t *TPM) CertificationCases(challenge []byte) ([]Case, error) {
 			return nil, fmt.Errorf("tpmsim: NewKey(%s): %w", alg, err)
 		}
 		akPub := ak.AttestationParameters().Public
-		add(Case{Name: "accept/go-attestation-" + string(alg), Description: "a " + want + " key made and certified by go-attestation's NewKey",
+		add(Case{Name: "accept/go-attestation-" + strings.ToLower(string(alg)), Description: "a " + want + " key made and certified by go-attestation's NewKey",
 			AKPublic: akPub, Params: key.CertificationParameters(), Challenge: challenge,
 			Facts: map[string]any{"public_key_algorithm": want, "name_alg": "sha256"}})
 		key.Close()
