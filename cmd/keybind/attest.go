@@ -16,7 +16,9 @@ of the check that failed, and the exit status is 1 (2 for bad arguments).`, atte
 
 // attestCommands lists the formats `keybind attest` verifies.
 func attestCommands() []*command {
-	return []*command{}
+	return []*command{
+		{name: "tpm", summary: "verify a key certified by a TPM attestation key (go-attestation)", run: runAttestTPM},
+	}
 }
 
 // attestOutput is what `keybind attest …` prints.
