@@ -164,8 +164,8 @@ func keyFacts(pub tpm2.Public, att *tpm2.AttestationData) map[string]any {
 	}
 }
 
-// KeyAlgorithm names a key's algorithm as verdicts report it: "ec-p256",
-// "ec-p384", "ec-p521" or "rsa-2048" (with its size).
+// KeyAlgorithm names a key's algorithm as verdicts report it: "ecdsa-p256",
+// "ecdsa-p384", "ecdsa-p521" or "rsa-2048" (with its size).
 func KeyAlgorithm(pub tpm2.Public) string {
 	switch pub.Type {
 	case tpm2.AlgRSA:
@@ -173,13 +173,13 @@ func KeyAlgorithm(pub tpm2.Public) string {
 	case tpm2.AlgECC:
 		switch pub.ECCParameters.CurveID {
 		case tpm2.CurveNISTP256:
-			return "ec-p256"
+			return "ecdsa-p256"
 		case tpm2.CurveNISTP384:
-			return "ec-p384"
+			return "ecdsa-p384"
 		case tpm2.CurveNISTP521:
-			return "ec-p521"
+			return "ecdsa-p521"
 		}
-		return fmt.Sprintf("ec-%#04x", uint16(pub.ECCParameters.CurveID))
+		return fmt.Sprintf("ecdsa-%#04x", uint16(pub.ECCParameters.CurveID))
 	}
 	return fmt.Sprintf("%#04x", uint16(pub.Type))
 }

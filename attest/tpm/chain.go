@@ -33,7 +33,7 @@ func ParseChain(ders [][]byte, cache *attest.CertCache) ([]*x509.Certificate, er
 		return nil, attest.Errorf(CodeChainEmpty, "no certificate")
 	}
 	if len(ders) > 8 {
-		return nil, attest.Errorf(CodeChainMalformed, "a chain of %d certificates (at most 8)", len(ders))
+		return nil, attest.Errorf(CodeChainEmpty, "a chain of %d certificates (at most 8)", len(ders))
 	}
 	certs := make([]*x509.Certificate, len(ders))
 	for i, der := range ders {
@@ -77,8 +77,8 @@ func VerifyChain(certs []*x509.Certificate, opts ChainOptions) (*x509.Certificat
 		certs = certs[:len(certs)-1]
 	}
 	for i, c := range certs {
-		if now.Before(c.NotBefore) || now.After(c.NotAfter) {
-			return nil, attest.Errorf(CodeChainExpired, "certificate %d (%s) is valid from %s to %s, not at %s", i, name(c), c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+		if err := checkValidity(fmt.Sprintf("certificate %d (%s)", i, name(c)), c, now); err != nil {
+			return nil, err
 		}
 		if err := checkCritical(i, c, opts.LeafCritical); err != nil {
 			return nil, err
@@ -104,8 +104,8 @@ func VerifyChain(certs []*x509.Certificate, opts ChainOptions) (*x509.Certificat
 			lastErr = err
 			continue
 		}
-		if now.Before(r.NotBefore) || now.After(r.NotAfter) {
-			return nil, attest.Errorf(CodeChainExpired, "root %s is valid from %s to %s, not at %s", name(r), r.NotBefore.UTC().Format(time.RFC3339), r.NotAfter.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+		if err := checkValidity("root "+name(r), r, now); err != nil {
+			return nil, err
 		}
 		if err := checkIssuer(len(certs), r, len(certs)-1); err != nil {
 			return nil, err
@@ -116,6 +116,19 @@ func VerifyChain(certs []*x509.Certificate, opts ChainOptions) (*x509.Certificat
 		return nil, attest.Errorf(CodeChainBadSignature, "certificate %d (%s) names a trusted root as issuer, and its signature does not verify under it: %v", len(certs)-1, name(last), lastErr)
 	}
 	return nil, attest.Errorf(CodeChainUntrustedRoot, "certificate %d (%s) is issued by %q, which is not a trusted root", len(certs)-1, name(last), last.Issuer.String())
+}
+
+func checkValidity(what string, c *x509.Certificate, now time.Time) error {
+	valid := func() string {
+		return fmt.Sprintf("valid from %s to %s, not at %s", c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
+	if now.Before(c.NotBefore) {
+		return attest.Errorf(CodeChainNotYetValid, "%s is %s", what, valid())
+	}
+	if now.After(c.NotAfter) {
+		return attest.Errorf(CodeChainExpired, "%s is %s", what, valid())
+	}
+	return nil
 }
 
 func isRoot(c *x509.Certificate, roots []*x509.Certificate) bool {

@@ -107,4 +107,17 @@ func TestVerifyChain(t *testing.T) {
 	if _, err := tpm.VerifyChain(chain(leaf, inter), tpm.ChainOptions{Roots: roots, Time: t0.AddDate(2, 0, 0)}); attest.CodeOf(err) != tpm.CodeChainExpired {
 		t.Errorf("after expiry: %v", err)
 	}
+	if _, err := tpm.VerifyChain(chain(leaf, inter), tpm.ChainOptions{Roots: roots, Time: t0.AddDate(-2, 0, 0)}); attest.CodeOf(err) != tpm.CodeChainNotYetValid {
+		t.Errorf("before validity: %v", err)
+	}
+	many := make([][]byte, 9)
+	for i := range many {
+		many[i] = leaf.cert.Raw
+	}
+	if _, err := tpm.ParseChain(many, nil); attest.CodeOf(err) != tpm.CodeChainEmpty {
+		t.Errorf("9 certificates: %v", err)
+	}
+	if _, err := tpm.ParseChain([][]byte{leaf.cert.Raw[:50]}, nil); attest.CodeOf(err) != tpm.CodeChainMalformed {
+		t.Errorf("truncated certificate: %v", err)
+	}
 }

@@ -93,11 +93,12 @@ const (
 
 // Codes of certificate chains (EK certificates, AK certificates).
 const (
-	CodeChainMalformed     attest.Code = "chain.malformed"      // a certificate does not parse
-	CodeChainEmpty         attest.Code = "chain.empty"          // no certificate where a chain was required
+	CodeChainMalformed     attest.Code = "asn1.certificate"     // a certificate does not parse
+	CodeChainEmpty         attest.Code = "chain.shape"          // no certificate, or too many, where a chain was required
 	CodeChainUntrustedRoot attest.Code = "chain.untrusted_root" // the chain does not end in a configured root
-	CodeChainBadSignature  attest.Code = "chain.bad_signature"  // a certificate is not signed by the next one
-	CodeChainExpired       attest.Code = "chain.expired"        // a certificate is outside its validity at the validation time
+	CodeChainBadSignature  attest.Code = "chain.signature"      // a certificate is not signed by the next one
+	CodeChainNotYetValid   attest.Code = "chain.not_yet_valid"  // a certificate's validity starts after the validation time
+	CodeChainExpired       attest.Code = "chain.expired"        // a certificate expired before the validation time
 	CodeChainNotCA         attest.Code = "chain.not_ca"         // an issuing certificate has no CA rights
 	CodeChainPathLength    attest.Code = "chain.path_length"    // an issuing certificate's path length is exceeded
 	CodeChainCritical      attest.Code = "chain.critical_extension"

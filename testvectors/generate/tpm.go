@@ -103,7 +103,7 @@ func genTPM(s *Set) error {
 	}
 	src := tpmSource + ": an ECDSA P-256 key certified by an AK whose AIK certificate a test CA issued"
 	s.Add("tpm/ak-certificate/accept", "tpm-certify", src, withChain(chain), withRoots(when, roots),
-		Accept(map[string]any{"public_key_algorithm": "ec-p256"}))
+		Accept(map[string]any{"public_key_algorithm": "ecdsa-p256"}))
 	s.Add("tpm/ak-certificate/reject/untrusted-root", "tpm-certify", src+", checked against another CA's root",
 		withChain(chain), withRoots(when, []string{s.PEMFile("aik-ca/other-root.pem", other.Root.Raw)}), Reject("chain.untrusted_root"))
 	s.Add("tpm/ak-certificate/reject/no-roots", "tpm-certify", src+", with no trust anchor given",

@@ -43,7 +43,7 @@ func (t *TPM) CertificationCases(challenge []byte) ([]Case, error) {
 			return nil, fmt.Errorf("tpmsim: NewAK(%s): %w", alg, err)
 		}
 		cfg := &goattest.KeyConfig{Algorithm: alg, Size: 256, QualifyingData: challenge}
-		want := "ec-p256"
+		want := "ecdsa-p256"
 		if alg == goattest.RSA {
 			cfg.Size, want = 2048, "rsa-2048"
 		}
@@ -85,7 +85,7 @@ func (t *TPM) CertificationCases(challenge []byte) ([]Case, error) {
 	}
 	add(Case{Name: "accept/raw-ecdsa-p256", Description: "an ECDSA P-256 sign-in key certified with TPM2_Certify",
 		AKPublic: ak1.Public, Params: valid, Challenge: challenge,
-		Facts: map[string]any{"public_key_algorithm": "ec-p256", "attributes": []string{"fixedTPM", "fixedParent", "sensitiveDataOrigin", "userWithAuth", "sign"}}})
+		Facts: map[string]any{"public_key_algorithm": "ecdsa-p256", "attributes": []string{"fixedTPM", "fixedParent", "sensitiveDataOrigin", "userWithAuth", "sign"}}})
 
 	sha1 := KeyTemplate()
 	sha1.NameAlg = tpm2.AlgSHA1
@@ -103,7 +103,7 @@ func (t *TPM) CertificationCases(challenge []byte) ([]Case, error) {
 		return nil, err
 	}
 	add(Case{Name: "accept/ecdsa-p384", Description: "an ECDSA P-384 sign-in key",
-		AKPublic: ak1.Public, Params: p, Challenge: challenge, Facts: map[string]any{"public_key_algorithm": "ec-p384"}})
+		AKPublic: ak1.Public, Params: p, Challenge: challenge, Facts: map[string]any{"public_key_algorithm": "ecdsa-p384"}})
 
 	// Refusals a TPM makes for real.
 	if p, err = certify(KeyTemplate(), ak1, other); err != nil {
