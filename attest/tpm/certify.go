@@ -85,6 +85,24 @@ func VerifyCertification(ak *AK, p CertificationParameters, challenge []byte) (*
 // by making its checks again in its order. It runs only on rejection: the
 // verdict itself is always go-attestation's.
 func explainCertification(ak *AK, p CertificationParameters, pub tpm2.Public, att *tpm2.AttestationData, sig *tpm2.Signature, verr error) error {
+	if err := CheckSignInKey(pub); err != nil {
+		return err
+	}
+	if ok, err := att.AttestedCertifyInfo.Name.MatchesPublic(pub); err != nil || !ok {
+		return attest.Errorf(CodeNameMismatch, "the attestation certifies another key than the one presented")
+	}
+	if !signedBy(ak.key, ak.hash, p.CreateAttestation, sig) {
+		return attest.Errorf(CodeBadSignature, "the attestation is not signed by the AK: %v", verr)
+	}
+	return attest.Errorf(CodeCertificationInvalid, "go-attestation: %v", verr)
+}
+
+// CheckSignInKey checks the public area of a sign-in key as
+// VerifyCertification does, one code each: RSA or ECC (tpm.unsupported_key)
+// of a secure size (tpm.weak_key), fixedTPM (tpm.not_fixed_tpm), not
+// restricted (tpm.restricted), fixedParent (tpm.not_fixed_parent), made by
+// the TPM (tpm.not_tpm_generated).
+func CheckSignInKey(pub tpm2.Public) error {
 	if err := checkKeyStrength("certified key", pub); err != nil {
 		return err
 	}
@@ -99,13 +117,7 @@ func explainCertification(ak *AK, p CertificationParameters, pub tpm2.Public, at
 	case a&tpm2.FlagSensitiveDataOrigin == 0:
 		return attest.Errorf(CodeNotTPMGenerated, "the key's sensitiveDataOrigin is clear: its private key came from outside the TPM")
 	}
-	if ok, err := att.AttestedCertifyInfo.Name.MatchesPublic(pub); err != nil || !ok {
-		return attest.Errorf(CodeNameMismatch, "the attestation certifies another key than the one presented")
-	}
-	if !signedBy(ak.key, ak.hash, p.CreateAttestation, sig) {
-		return attest.Errorf(CodeBadSignature, "the attestation is not signed by the AK: %v", verr)
-	}
-	return attest.Errorf(CodeCertificationInvalid, "go-attestation: %v", verr)
+	return nil
 }
 
 // checkKeyStrength checks that a key is RSA of at least 2048 bits, or ECC on
@@ -152,6 +164,11 @@ func signedBy(key crypto.PublicKey, h crypto.Hash, msg []byte, sig *tpm2.Signatu
 	}
 	return false
 }
+
+// KeyFacts are the facts verdicts report about a TPM key:
+// public_key_algorithm, name_alg, attributes, auth_policy and the TPM's
+// firmware_version from the attestation.
+func KeyFacts(pub tpm2.Public, att *tpm2.AttestationData) map[string]any { return keyFacts(pub, att) }
 
 // keyFacts are the facts of a certified key.
 func keyFacts(pub tpm2.Public, att *tpm2.AttestationData) map[string]any {
