@@ -74,6 +74,7 @@ type KindFunc func(c *Case) (facts map[string]any, err error)
 func Kinds() map[string]KindFunc {
 	return map[string]KindFunc{
 		"tpm-certify": kindTPMCertify,
+		"webauthn":    kindWebAuthn,
 	}
 }
 

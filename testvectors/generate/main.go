@@ -28,7 +28,8 @@ type setFunc func(s *Set) error
 // sets lists every set the generator makes, by folder name.
 func sets() map[string]setFunc {
 	return map[string]setFunc{
-		"tpm": genTPM,
+		"tpm":      genTPM,
+		"webauthn": genWebAuthn,
 	}
 }
 
