@@ -18,6 +18,7 @@ of the check that failed, and the exit status is 1 (2 for bad arguments).`, atte
 func attestCommands() []*command {
 	return []*command{
 		{name: "tpm", summary: "verify a key certified by a TPM attestation key (go-attestation)", run: runAttestTPM},
+		{name: "webauthn", summary: "verify a WebAuthn registration (attestation object and clientDataJSON)", run: runAttestWebAuthn},
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,8 +32,10 @@ func flagsOfVector(t *testing.T, dir string, v testvectors.Vector, rename map[st
 			case []any:
 				vals = x
 			case map[string]any:
-				b, _ := json.Marshal(x)
-				vals = []any{string(b)}
+				for k2, v2 := range x {
+					args = append(args, fmt.Sprintf("--%s=%v", strings.ReplaceAll(k2, "_", "-"), v2))
+				}
+				continue
 			default:
 				vals = []any{x}
 			}
