@@ -11,6 +11,8 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -335,6 +337,36 @@ func TestEnrollmentRefusals(t *testing.T) {
 		pending, secret = start()
 		if _, err := pending.Activate(secret, t0.Add(time.Minute)); err != nil {
 			t.Fatal(err)
+		}
+	})
+
+	t.Run("answered once under concurrency", func(t *testing.T) {
+		ch, pending, err := tpm.StartEnrollment(&tpm.EnrollmentRequest{EKChain: chain, AK: params}, &tpm.Options{Time: t0, EKRoots: roots})
+		if err != nil {
+			t.Fatal(err)
+		}
+		secret, err := ak.ActivateCredential(sim.TPM, *ch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		var won, used atomic.Int32
+		for range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := pending.Activate(secret, t0)
+				switch attest.CodeOf(err) {
+				case "":
+					won.Add(1)
+				case tpm.CodeActivationUsed:
+					used.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		if won.Load() != 1 || used.Load() != 15 {
+			t.Fatalf("%d activations succeeded, %d were refused as used", won.Load(), used.Load())
 		}
 	})
 

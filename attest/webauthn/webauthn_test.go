@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -111,6 +112,49 @@ func TestTPMCases(t *testing.T) {
 			t.Errorf("no case refused with %s", code)
 		}
 	}
+}
+
+// TestVerifyConcurrent verifies registrations from many goroutines sharing
+// one Options and its certificate cache, as a server does.
+func TestVerifyConcurrent(t *testing.T) {
+	sim, err := tpmsim.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases, err := sim.WebAuthnCases("tpm/", rpID, origin, challenge, t0)
+	sim.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var accept, reject forge.WebAuthnCase
+	for _, c := range cases {
+		switch c.Name {
+		case "tpm/accept/es256":
+			accept = c
+		case "tpm/reject/signed-by-other-aik":
+			reject = c
+		}
+	}
+	opts := options(t, accept)
+	opts.Cache = attest.NewCertCache(0)
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 20 {
+				c := accept
+				if i%2 == 1 {
+					c = reject
+				}
+				_, err := webauthn.Verify(c.Object, c.ClientData, opts)
+				if attest.CodeOf(err) != attest.Code(c.Code) {
+					t.Errorf("%s: %v", c.Name, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // TestNone checks format none under both policies.
