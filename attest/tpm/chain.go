@@ -30,10 +30,10 @@ type ChainOptions struct {
 // issuing certificates go through the cache when there is one.
 func ParseChain(ders [][]byte, cache *attest.CertCache) ([]*x509.Certificate, error) {
 	if len(ders) == 0 {
-		return nil, attest.Errorf(CodeChainEmpty, "no certificate")
+		return nil, attest.Errorf(CodeChainShape, "no certificate")
 	}
 	if len(ders) > 8 {
-		return nil, attest.Errorf(CodeChainEmpty, "a chain of %d certificates (at most 8)", len(ders))
+		return nil, attest.Errorf(CodeChainShape, "a chain of %d certificates (at most 8)", len(ders))
 	}
 	certs := make([]*x509.Certificate, len(ders))
 	for i, der := range ders {
@@ -62,7 +62,7 @@ func ParseChain(ders [][]byte, cache *attest.CertCache) ([]*x509.Certificate, er
 // carries a critical extension nobody checks. It returns the root.
 func VerifyChain(certs []*x509.Certificate, opts ChainOptions) (*x509.Certificate, error) {
 	if len(certs) == 0 {
-		return nil, attest.Errorf(CodeChainEmpty, "no certificate")
+		return nil, attest.Errorf(CodeChainShape, "no certificate")
 	}
 	if len(opts.Roots) == 0 {
 		return nil, attest.Errorf(CodeChainUntrustedRoot, "no trust anchor is configured")

@@ -83,7 +83,7 @@ func TestVerifyChain(t *testing.T) {
 	}{
 		{"valid", chain(leaf, inter), roots, ""},
 		{"valid with its root", chain(leaf, inter, root), roots, ""},
-		{"empty", nil, roots, tpm.CodeChainEmpty},
+		{"empty", nil, roots, tpm.CodeChainShape},
 		{"no roots", chain(leaf, inter), nil, tpm.CodeChainUntrustedRoot},
 		{"missing intermediate", chain(leaf), roots, tpm.CodeChainUntrustedRoot},
 		{"root of the same name, other key", chain(leaf, inter), []*x509.Certificate{otherRoot.cert}, tpm.CodeChainBadSignature},
@@ -114,7 +114,7 @@ func TestVerifyChain(t *testing.T) {
 	for i := range many {
 		many[i] = leaf.cert.Raw
 	}
-	if _, err := tpm.ParseChain(many, nil); attest.CodeOf(err) != tpm.CodeChainEmpty {
+	if _, err := tpm.ParseChain(many, nil); attest.CodeOf(err) != tpm.CodeChainShape {
 		t.Errorf("9 certificates: %v", err)
 	}
 	if _, err := tpm.ParseChain([][]byte{leaf.cert.Raw[:50]}, nil); attest.CodeOf(err) != tpm.CodeChainMalformed {

@@ -94,7 +94,7 @@ const (
 // Codes of certificate chains (EK certificates, AK certificates).
 const (
 	CodeChainMalformed     attest.Code = "asn1.certificate"     // a certificate does not parse
-	CodeChainEmpty         attest.Code = "chain.shape"          // no certificate, or too many, where a chain was required
+	CodeChainShape         attest.Code = "chain.shape"          // no certificate, or too many, where a chain was required
 	CodeChainUntrustedRoot attest.Code = "chain.untrusted_root" // the chain does not end in a configured root
 	CodeChainBadSignature  attest.Code = "chain.signature"      // a certificate is not signed by the next one
 	CodeChainNotYetValid   attest.Code = "chain.not_yet_valid"  // a certificate's validity starts after the validation time

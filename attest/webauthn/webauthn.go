@@ -91,7 +91,8 @@ type Options struct {
 	// Time is the validation time of certificate chains; zero means now.
 	Time time.Time
 	// TPMRoots are the trust anchors of the tpm format; nil means the
-	// built-in Microsoft TPM Root Certificate Authority 2014.
+	// built-in Microsoft TPM Root Certificate Authority 2014 (an empty,
+	// non-nil list trusts nothing).
 	TPMRoots []*x509.Certificate
 	// Policy is what the caller demands beyond a valid attestation.
 	Policy Policy
