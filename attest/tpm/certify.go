@@ -44,8 +44,11 @@ func VerifyCertification(ak *AK, p CertificationParameters, challenge []byte) (*
 	if ak == nil {
 		return nil, attest.Errorf(CodeInputMissing, "no attestation key")
 	}
-	if len(challenge) == 0 || len(challenge) > MaxChallenge {
-		return nil, attest.Errorf(CodeInputChallenge, "a challenge of %d bytes (1 to %d)", len(challenge), MaxChallenge)
+	if len(challenge) == 0 {
+		return nil, attest.Errorf(CodeInputChallenge, "no challenge")
+	}
+	if len(challenge) > MaxChallenge {
+		return nil, attest.Errorf(CodeInputChallengeTooLong, "a challenge of %d bytes (at most %d)", len(challenge), MaxChallenge)
 	}
 	pub, err := ParsePublic(p.Public)
 	if err != nil {

@@ -106,6 +106,7 @@ const (
 
 // Codes for the caller's parameters.
 const (
-	CodeInputChallenge attest.Code = "input.challenge" // no challenge, or one over 64 bytes (TPM2B_DATA)
-	CodeInputMissing   attest.Code = "input.missing"   // a required field is empty
+	CodeInputChallenge        attest.Code = "input.challenge_missing"  // no challenge
+	CodeInputChallengeTooLong attest.Code = "input.challenge_too_long" // a challenge over 64 bytes (a TPM2B_DATA holds no more)
+	CodeInputMissing          attest.Code = "input.missing"            // a required field is empty
 )

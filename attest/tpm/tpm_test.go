@@ -419,7 +419,7 @@ func TestCertificationInput(t *testing.T) {
 	_, err = tpm.VerifyCertification(ak, c.Params, nil)
 	wantCode(t, err, tpm.CodeInputChallenge)
 	_, err = tpm.VerifyCertification(ak, c.Params, make([]byte, tpm.MaxChallenge+1))
-	wantCode(t, err, tpm.CodeInputChallenge)
+	wantCode(t, err, tpm.CodeInputChallengeTooLong)
 	_, err = tpm.VerifyCertification(ak, tpm.CertificationParameters{}, challenge)
 	wantCode(t, err, tpm.CodeMalformedPublic)
 }

@@ -64,7 +64,7 @@ const (
 	CodeNoneStatement   attest.Code = "webauthn.none_statement"   // attStmt of format none is not empty
 	CodeSoftwareKey     attest.Code = "policy.software_key"       // nothing vouches for the key and the policy wants hardware
 	CodeUserVerified    attest.Code = "policy.user_verification"  // the policy wants user verification and UV is clear
-	CodeInputChallenge  attest.Code = "input.challenge"           // no server challenge
+	CodeInputChallenge  attest.Code = "input.challenge_missing"   // no server challenge
 	CodeInputOrigin     attest.Code = "input.origin"              // no accepted origin
 	CodeInputRPID       attest.Code = "input.rp_id"               // no relying party ID
 	CodeTPMStatement    attest.Code = "tpm.statement"             // attStmt of format tpm is not the six fields of the right types
