@@ -72,9 +72,12 @@ type KindFunc func(c *Case) (facts map[string]any, err error)
 
 // Kinds returns the kinds this build of keybind can check.
 func Kinds() map[string]KindFunc {
+	appAttest := newAppAttestKinds()
 	return map[string]KindFunc{
-		"tpm-certify": kindTPMCertify,
-		"webauthn":    kindWebAuthn,
+		"apple-appattest":           appAttest.attestation,
+		"apple-appattest-assertion": appAttest.assertion,
+		"tpm-certify":               kindTPMCertify,
+		"webauthn":                  kindWebAuthn,
 	}
 }
 

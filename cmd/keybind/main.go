@@ -125,8 +125,12 @@ func parseFlags(e *env, fs *flag.FlagSet, args []string) int {
 func subcommands(e *env, parent, description string, subs []*command, args []string) int {
 	help := func(w io.Writer) {
 		fmt.Fprintf(w, "Usage: keybind %s <command> [arguments]\n\n%s\n\nCommands:\n\n", parent, strings.TrimSpace(description))
+		width := 10
 		for _, c := range subs {
-			fmt.Fprintf(w, "\t%-10s %s\n", c.name, c.summary)
+			width = max(width, len(c.name))
+		}
+		for _, c := range subs {
+			fmt.Fprintf(w, "\t%-*s %s\n", width, c.name, c.summary)
 		}
 		fmt.Fprintf(w, "\nRun 'keybind %s <command> --help' for the flags of a command.\n", parent)
 	}

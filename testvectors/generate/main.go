@@ -28,8 +28,9 @@ type setFunc func(s *Set) error
 // sets lists every set the generator makes, by folder name.
 func sets() map[string]setFunc {
 	return map[string]setFunc{
-		"tpm":      genTPM,
-		"webauthn": genWebAuthn,
+		"appattest": appAttestSet,
+		"tpm":       genTPM,
+		"webauthn":  genWebAuthn,
 	}
 }
 
