@@ -11,7 +11,8 @@ import (
 // webauthnBuiltinRoots names the built-in roots of each WebAuthn format, as
 // params.roots may name them.
 var webauthnBuiltinRoots = map[string]string{
-	"tpm": "microsoft",
+	"tpm":             "microsoft",
+	"apple-appattest": "apple",
 }
 
 // kindWebAuthn checks a WebAuthn registration (VECTORS.md, kind webauthn).
@@ -48,17 +49,25 @@ func kindWebAuthn(c *Case) (map[string]any, error) {
 	opts.RPID = rpID
 
 	// The roots are those of the object's format: a built-in name is the
-	// format's (microsoft for tpm).
-	builtin, roots, err := c.Roots(Params, "roots", webauthnBuiltinRoots[webauthnFormat(object)])
+	// format's (microsoft for tpm, apple for apple-appattest).
+	format := webauthnFormat(object)
+	builtin, roots, err := c.Roots(Params, "roots", webauthnBuiltinRoots[format])
 	if err != nil {
 		return nil, err
 	}
 	if !builtin {
-		if opts.TPMRoots, err = anchorsField(Params, "roots", roots); err != nil {
+		anchors, err := anchorsField(Params, "roots", roots)
+		if err != nil {
 			return nil, err
 		}
-		if len(opts.TPMRoots) == 0 {
+		if len(anchors) == 0 {
 			return nil, &FieldError{Field: Params + ".roots", Err: fmt.Errorf("an empty list trusts nothing")}
+		}
+		switch format {
+		case "apple-appattest":
+			opts.AppAttestRoots = anchors
+		default:
+			opts.TPMRoots = anchors
 		}
 	}
 	if err := webauthnPolicy(c, &opts.Policy); err != nil {

@@ -125,7 +125,7 @@ func (r *registration) verifyTPM() (*attest.Verdict, error) {
 		return nil, attest.Errorf(tpm.CodeNameMismatch, "certInfo certifies another key than pubArea")
 	}
 
-	certs, err := tpm.ParseChain(x5c, r.opts.Cache)
+	certs, err := tpm.ParseChain(x5c, r.v.cache)
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +165,7 @@ func (r *registration) verifyTPM() (*attest.Verdict, error) {
 		roots = []*x509.Certificate{root}
 	}
 	root, err := tpm.VerifyChain(certs, tpm.ChainOptions{
-		Roots: roots, Time: r.now(), Cache: r.opts.Cache,
+		Roots: roots, Time: r.now(), Cache: r.v.cache,
 		LeafCritical: []asn1.ObjectIdentifier{tpm.OIDSubjectAltName},
 	})
 	if err != nil {

@@ -7,7 +7,8 @@
 // made by a Windows Hello TPM, an Android phone or an iPhone app enrolls
 // through the same engine as keybind's own phone keys.
 //
-//	v, err := webauthn.Verify(attestationObject, clientDataJSON, &webauthn.Options{
+//	verifier := webauthn.NewVerifier() // one per server
+//	v, err := verifier.Verify(attestationObject, clientDataJSON, &webauthn.Options{
 //		Challenge: challenge,                        // the one-time challenge sent to the browser
 //		Origins:   []string{"https://login.example.com"},
 //		RPID:      "example.com",
@@ -15,10 +16,14 @@
 //
 // Formats: "tpm" (Windows Hello: an AIK certificate chaining to the
 // Microsoft TPM Root Certificate Authority 2014, built in and pinned, and a
-// TPM2_Certify of the credential key), and "none" (nothing vouches for the
-// key: refused unless Policy.AllowSoftwareKeys, then Trust none). Every
+// TPM2_Certify of the credential key), "apple-appattest" (verified by
+// package appattest, the App ID as RP ID), and "none" (nothing vouches for
+// the key: refused unless Policy.AllowSoftwareKeys, then Trust none). Every
 // format returns the same *attest.Verdict; Facts carry the credential id,
 // AAGUID, counter and flags besides the format's own facts.
+//
+// A server keeps one Verifier (NewVerifier), which caches what all
+// registrations share; the function Verify uses a Verifier of its own.
 //
 // Every rejection is an *attest.Error whose code names the check:
 // webauthn.* for the envelope, the client data and the authenticator data,
@@ -31,10 +36,12 @@ import (
 	"crypto/subtle"
 	"crypto/x509"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
 	"github.com/keybind/keybind/attest"
+	"github.com/keybind/keybind/attest/appattest"
 )
 
 // Codes of the attestation object, the client data and the authenticator
@@ -86,7 +93,8 @@ type Options struct {
 	// Origins are the accepted origins, compared exactly
 	// ("https://login.example.com").
 	Origins []string
-	// RPID is the relying party ID the credential is scoped to.
+	// RPID is the relying party ID the credential is scoped to (for format
+	// apple-appattest, the App ID "TEAMID.bundle.id").
 	RPID string
 	// Time is the validation time of certificate chains; zero means now.
 	Time time.Time
@@ -94,11 +102,14 @@ type Options struct {
 	// built-in Microsoft TPM Root Certificate Authority 2014 (an empty,
 	// non-nil list trusts nothing).
 	TPMRoots []*x509.Certificate
+	// AppAttestRoots are the trust anchors of the apple-appattest format;
+	// nil means the built-in Apple App Attestation Root CA.
+	AppAttestRoots []*x509.Certificate
+	// AppAttestEnvironment is the App Attest environment accepted (zero:
+	// production).
+	AppAttestEnvironment appattest.Environment
 	// Policy is what the caller demands beyond a valid attestation.
 	Policy Policy
-	// Cache, when set, remembers parsed intermediate certificates and
-	// verified links across calls (one per server, shared by all calls).
-	Cache *attest.CertCache
 }
 
 // Policy is what the caller demands beyond a valid attestation. The zero
@@ -108,8 +119,47 @@ type Policy struct {
 	// the key lives (format none), with Trust none.
 	AllowSoftwareKeys bool
 	// RequireUserVerification refuses registrations without the UV flag
-	// (the person was not verified by biometric or PIN).
+	// (the person was not verified by biometric or PIN). App Attest never
+	// sets it, so this refuses format apple-appattest.
 	RequireUserVerification bool
+}
+
+// Verifier verifies registrations. It keeps what every registration of a
+// format shares (parsed intermediate certificates and verified links, the
+// built-in roots), so that a server verifies each one at the cost of its
+// own certificates and signatures. It is safe for concurrent use, and its
+// zero value is ready to use (with a cache of its own).
+type Verifier struct {
+	once      sync.Once
+	cache     *attest.CertCache
+	appAttest *appattest.Verifier
+}
+
+// NewVerifier returns a Verifier with its own certificate cache.
+func NewVerifier() *Verifier { return NewVerifierWithCache(nil) }
+
+// NewVerifierWithCache returns a Verifier that keeps intermediate
+// certificates in cache (shared, for example, with other formats'
+// verifiers; nil: a cache of its own).
+func NewVerifierWithCache(cache *attest.CertCache) *Verifier {
+	v := &Verifier{cache: cache}
+	v.init()
+	return v
+}
+
+func (v *Verifier) init() {
+	v.once.Do(func() {
+		if v.cache == nil {
+			v.cache = attest.NewCertCache(0)
+		}
+		v.appAttest = appattest.NewVerifier()
+	})
+}
+
+// Verify verifies a registration with a Verifier of its own; a server
+// keeps one Verifier and calls its Verify.
+func Verify(attestationObject, clientDataJSON []byte, opts *Options) (*attest.Verdict, error) {
+	return new(Verifier).Verify(attestationObject, clientDataJSON, opts)
 }
 
 // Verify verifies a registration: the attestation object and the
@@ -128,10 +178,13 @@ type Policy struct {
 //     RP ID hash is SHA-256 of the RP ID (webauthn.rp_id), user presence is
 //     set (webauthn.user_present), the policy's user verification is met
 //     (policy.user_verification), it carries the credential
-//     (webauthn.flag_at);
+//     (webauthn.flag_at); for format apple-appattest, whose authenticator
+//     data differs (no user presence, an extension map without the ED
+//     flag), the App Attest verifier makes these checks;
 //  5. the statement of the format verifies (webauthn.format for a format
 //     keybind does not verify).
-func Verify(attestationObject, clientDataJSON []byte, opts *Options) (*attest.Verdict, error) {
+func (v *Verifier) Verify(attestationObject, clientDataJSON []byte, opts *Options) (*attest.Verdict, error) {
+	v.init()
 	if opts == nil {
 		opts = &Options{}
 	}
@@ -154,6 +207,16 @@ func Verify(attestationObject, clientDataJSON []byte, opts *Options) (*attest.Ve
 	if err != nil {
 		return nil, err
 	}
+	clientDataHash := sha256.Sum256(clientDataJSON)
+	r := &registration{v: v, obj: obj, clientDataHash: clientDataHash[:], opts: opts}
+	var verdict *attest.Verdict
+	if obj.format == appattest.Format {
+		if verdict, err = r.verifyAppAttest(); err != nil {
+			return nil, err
+		}
+		r.addFacts(verdict, cd)
+		return verdict, nil
+	}
 	ad, err := ParseAuthenticatorData(obj.authData)
 	if err != nil {
 		return nil, err
@@ -171,26 +234,25 @@ func Verify(attestationObject, clientDataJSON []byte, opts *Options) (*attest.Ve
 	if ad.Flags&FlagAT == 0 {
 		return nil, attest.Errorf(CodeFlagAT, "a registration without attested credential data (AT clear)")
 	}
-	clientDataHash := sha256.Sum256(clientDataJSON)
-	r := &registration{obj: obj, auth: ad, clientDataHash: clientDataHash[:], opts: opts}
-	var v *attest.Verdict
+	r.auth = ad
 	switch obj.format {
 	case "none":
-		v, err = r.verifyNone()
+		verdict, err = r.verifyNone()
 	case "tpm":
-		v, err = r.verifyTPM()
+		verdict, err = r.verifyTPM()
 	default:
 		return nil, attest.Errorf(CodeFormat, "attestation format %q is not one keybind verifies", obj.format)
 	}
 	if err != nil {
 		return nil, err
 	}
-	r.addFacts(v, cd)
-	return v, nil
+	r.addFacts(verdict, cd)
+	return verdict, nil
 }
 
 // registration is one attestation object being verified.
 type registration struct {
+	v              *Verifier
 	obj            *object
 	auth           *AuthenticatorData
 	clientDataHash []byte
@@ -235,6 +297,7 @@ func formatAAGUID(g [16]byte) string {
 
 // object is a decoded attestation object.
 type object struct {
+	raw      []byte
 	format   string
 	attStmt  cbor.RawMessage
 	authData []byte
@@ -255,7 +318,7 @@ func parseObject(b []byte) (*object, error) {
 	if len(top) != 3 {
 		return nil, attest.Errorf(CodeObject, "the attestation object has %d members, not fmt, attStmt and authData", len(top))
 	}
-	o := &object{attStmt: top["attStmt"]}
+	o := &object{raw: b, attStmt: top["attStmt"]}
 	if err := attest.UnmarshalCBOR("attestation object fmt", top["fmt"], &o.format); err != nil {
 		return nil, attest.Errorf(CodeObject, "fmt is not a text string: %w", err)
 	}

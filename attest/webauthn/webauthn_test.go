@@ -33,23 +33,30 @@ var (
 func options(t *testing.T, c forge.WebAuthnCase) *webauthn.Options {
 	t.Helper()
 	o := &webauthn.Options{Challenge: challenge, Origins: []string{origin}, RPID: rpID, Time: c.Time}
+	if c.RPID != "" {
+		o.RPID = c.RPID
+	}
 	o.Policy.AllowSoftwareKeys = c.AllowSoftwareKeys
 	o.Policy.RequireUserVerification = c.RequireUserVerification
+	// Each format reads its own roots; a case's roots are its format's.
 	for _, der := range c.Roots {
 		r, err := x509.ParseCertificate(der)
 		if err != nil {
 			t.Fatal(err)
 		}
 		o.TPMRoots = append(o.TPMRoots, r)
+		o.AppAttestRoots = append(o.AppAttestRoots, r)
 	}
 	return o
 }
 
-func check(t *testing.T, c forge.WebAuthnCase, cache *attest.CertCache) *attest.Verdict {
+func check(t *testing.T, c forge.WebAuthnCase, verifier *webauthn.Verifier) *attest.Verdict {
 	t.Helper()
 	o := options(t, c)
-	o.Cache = cache
-	v, err := webauthn.Verify(c.Object, c.ClientData, o)
+	if verifier == nil {
+		verifier = new(webauthn.Verifier)
+	}
+	v, err := verifier.Verify(c.Object, c.ClientData, o)
 	if c.Code == "" {
 		if err != nil {
 			t.Fatalf("want accept, got %v", err)
@@ -83,12 +90,12 @@ func TestTPMCases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cache := attest.NewCertCache(0)
+	verifier := webauthn.NewVerifier()
 	seen := map[string]bool{}
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {
 			seen[c.Code] = true
-			v := check(t, c, cache)
+			v := check(t, c, verifier)
 			if v != nil && (v.Format != "tpm" || v.Trust != attest.TrustHardware || v.Root != "keybind test TPM AIK Root CA" || v.PublicKey == nil) {
 				t.Fatalf("verdict %+v", v)
 			}
@@ -136,7 +143,7 @@ func TestVerifyConcurrent(t *testing.T) {
 		}
 	}
 	opts := options(t, accept)
-	opts.Cache = attest.NewCertCache(0)
+	verifier := webauthn.NewVerifierWithCache(attest.NewCertCache(0))
 	var wg sync.WaitGroup
 	for i := range 16 {
 		wg.Add(1)
@@ -147,7 +154,7 @@ func TestVerifyConcurrent(t *testing.T) {
 				if i%2 == 1 {
 					c = reject
 				}
-				_, err := webauthn.Verify(c.Object, c.ClientData, opts)
+				_, err := verifier.Verify(c.Object, c.ClientData, opts)
 				if attest.CodeOf(err) != attest.Code(c.Code) {
 					t.Errorf("%s: %v", c.Name, err)
 				}
@@ -155,6 +162,42 @@ func TestVerifyConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestAppAttest checks format apple-appattest, verified by the App Attest
+// verifier.
+func TestAppAttest(t *testing.T) {
+	ca, err := forge.NewAppAttestCA(t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const appID = "TEAMID1234.test.keybind.app"
+	cases, err := forge.WebAuthnAppAttestCases(ca, "appattest/", appID, origin, challenge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifier := webauthn.NewVerifier()
+	for _, c := range cases {
+		t.Run(c.Name, func(t *testing.T) {
+			v, err := verifier.Verify(c.Object, c.ClientData, options(t, c))
+			if attest.CodeOf(err) != attest.Code(c.Code) {
+				t.Fatalf("want %q, got %v", c.Code, err)
+			}
+			if err != nil {
+				return
+			}
+			if v.Format != "apple-appattest" || v.Trust != attest.TrustHardware || v.Root == "" || v.PublicKey == nil {
+				t.Fatalf("verdict %+v", v)
+			}
+			for k, want := range c.Facts {
+				got, _ := json.Marshal(v.Facts[k])
+				w, _ := json.Marshal(want)
+				if !bytes.Equal(got, w) {
+					t.Errorf("fact %s = %s, want %s", k, got, w)
+				}
+			}
+		})
+	}
 }
 
 // TestNone checks format none under both policies.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/keybind/keybind/attest/appattest"
 	"github.com/keybind/keybind/attest/webauthn"
 	"github.com/keybind/keybind/testvectors"
 )
@@ -10,8 +11,10 @@ func runAttestWebAuthn(e *env, args []string) int {
 Verify a WebAuthn registration (the attestation object and the
 clientDataJSON a browser returns from navigator.credentials.create) and
 print the verdict and facts as JSON. Formats: tpm (roots: the built-in
-Microsoft TPM Root Certificate Authority 2014 unless --roots is given) and
-none (refused unless --min-security-level software).
+Microsoft TPM Root Certificate Authority 2014 unless --roots is given),
+apple-appattest (the App ID is the RP ID; roots: the built-in Apple App
+Attestation Root CA unless --roots is given) and none (refused unless
+--min-security-level software).
 
 Values use the test-vector syntax: hex:..., b64:..., b64url:..., text:...
 or file:PATH.`)
@@ -25,6 +28,7 @@ or file:PATH.`)
 	fs.Var(&roots, "roots", "trust anchors of the format: PEM files or DER values (repeatable; default: built-in)")
 	level := fs.String("min-security-level", "tee", "software accepts keys nothing vouches for (format none); tee or strongbox do not")
 	requireUV := fs.Bool("require-user-auth", false, "refuse registrations without user verification")
+	environment := fs.String("environment", "production", "App Attest environment accepted: production, development or any")
 	when := fs.String("time", "", "validation time, RFC 3339 (default: now)")
 	if st := parseFlags(e, fs, args); st >= 0 {
 		return st
@@ -75,7 +79,12 @@ or file:PATH.`)
 		return 2
 	}
 	if len(anchors) > 0 {
-		opts.TPMRoots = anchors
+		// Each format reads the roots of its own.
+		opts.TPMRoots, opts.AppAttestRoots = anchors, anchors
+	}
+	if opts.AppAttestEnvironment, err = appattest.ParseEnvironment(*environment); err != nil {
+		e.errorf("attest webauthn: --environment: %v", err)
+		return 2
 	}
 	v, err := webauthn.Verify(obj, cd, &opts)
 	return printVerdict(e, v, err)

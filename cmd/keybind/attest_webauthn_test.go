@@ -20,6 +20,7 @@ func TestAttestWebAuthnArguments(t *testing.T) {
 		append(ok, "--min-security-level", "high"),
 		append(ok, "--time", "soon"),
 		append(ok, "--roots", "hex:00"),
+		append(ok, "--environment", "staging"),
 		append(ok, "extra"),
 	} {
 		if st, _, errOut := keybind(t, args...); st != 2 || errOut == "" {

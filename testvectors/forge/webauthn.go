@@ -184,6 +184,8 @@ type WebAuthnCase struct {
 	// check.
 	AllowSoftwareKeys       bool
 	RequireUserVerification bool
+	// RPID, when set, is the RP ID of the check (App Attest: the App ID).
+	RPID string
 	// Roots are the trust anchors of the check (DER); nil means the
 	// verifier's built-in roots for the format.
 	Roots [][]byte
@@ -373,4 +375,69 @@ func WebAuthnEnvelopeCases(base WebAuthnRegistration, prefix string, allowSoftwa
 		r.Object = func(b []byte) []byte { return b[:len(b)/2] }
 	})
 	return cases, firstErr
+}
+
+// WebAuthnAppAttestCases makes registrations of format apple-appattest with
+// ca (App Attest objects over the hash of a WebAuthn clientDataJSON, the
+// App ID as the RP ID): valid ones, and one refused per check WebAuthn adds
+// or routes to the App Attest verifier. The cases trust ca's root at
+// ca.Now, unless they say otherwise.
+func WebAuthnAppAttestCases(ca *AppAttestCA, prefix, appID, origin string, challenge []byte) ([]WebAuthnCase, error) {
+	var cases []WebAuthnCase
+	roots := [][]byte{ca.Root.Raw}
+	add := func(name, desc, code string, clientData []byte, opts AppAttestOptions, change func(c *WebAuthnCase)) error {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return err
+		}
+		if opts.AppID == "" {
+			opts.AppID = appID
+		}
+		if opts.ClientDataHash == nil {
+			h := sha256.Sum256(clientData)
+			opts.ClientDataHash = h[:]
+		}
+		a, err := ca.Attest(key, opts)
+		if err != nil {
+			return fmt.Errorf("forge: case %s: %w", name, err)
+		}
+		c := WebAuthnCase{Name: prefix + name, Description: desc, Object: a.Object, ClientData: clientData, Code: code, RPID: appID, Roots: roots, Time: ca.Now}
+		if change != nil {
+			change(&c)
+		}
+		cases = append(cases, c)
+		return nil
+	}
+	reg := WebAuthnRegistration{Origin: origin, Challenge: challenge}
+	cd := reg.ClientData()
+	other := WebAuthnRegistration{Origin: origin, Challenge: append([]byte("x"), challenge...)}
+	otherHash := sha256.Sum256(other.ClientData())
+	steps := []error{
+		add("accept/production", "an App Attest attestation (production) over the hash of the clientDataJSON", "", cd, AppAttestOptions{},
+			func(c *WebAuthnCase) {
+				c.Facts = map[string]any{"format": "apple-appattest", "environment": "production", "app_id": appID, "public_key_algorithm": "ecdsa-p256", "counter": 0}
+			}),
+		add("accept/ios27-extensions", "with the extension map iOS 27 appends without the ED flag", "", cd,
+			AppAttestOptions{Extensions: &AppAttestExtensions{BundleVersion: "42", ValidationCategory: 1}},
+			func(c *WebAuthnCase) { c.Facts = map[string]any{"bundle_version": "42"} }),
+		add("reject/challenge", "client data with another challenge than the server's", "webauthn.challenge", other.ClientData(), AppAttestOptions{}, nil),
+		add("reject/client-data-hash", "attested over the hash of other client data", "appattest.nonce_mismatch", cd,
+			AppAttestOptions{ClientDataHash: otherHash[:]}, nil),
+		add("reject/app-id", "attested for another App ID than the RP ID", "appattest.app_id_mismatch", cd,
+			AppAttestOptions{AppID: "TEAMID0000.com.example.other"}, nil),
+		add("reject/development", "made in the development environment, production required", "appattest.environment_mismatch", cd,
+			AppAttestOptions{Development: true}, nil),
+		add("reject/user-verification", "under a policy that requires user verification, which App Attest does not attest", "policy.user_verification", cd,
+			AppAttestOptions{}, func(c *WebAuthnCase) { c.RequireUserVerification = true }),
+		add("reject/builtin-root", "checked against the built-in Apple root, which did not issue the test CA", "chain.untrusted_root", cd,
+			AppAttestOptions{}, func(c *WebAuthnCase) { c.Roots = nil }),
+		add("reject/credential-id-length", "a credential id of 16 bytes, no App Attest key id", "appattest.credential_id_mismatch", cd,
+			AppAttestOptions{CredentialID: make([]byte, 16)}, nil),
+	}
+	for _, err := range steps {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return cases, nil
 }
