@@ -45,7 +45,7 @@ type AuthenticatorData struct {
 // attested credential data present (webauthn.flag_at) and complete
 // (webauthn.auth_data_short), a credential id of 1 to 1023 bytes
 // (webauthn.credential_id), a COSE key (ParseCOSEKey); with ED, exactly one
-// CBOR map with text keys (webauthn.flag_ed, webauthn.extensions); nothing
+// non-empty CBOR map with text keys (webauthn.flag_ed, webauthn.extensions); nothing
 // after what the flags announce (webauthn.auth_data_trailing).
 func ParseAuthenticatorData(b []byte) (*AuthenticatorData, error) {
 	const header = 32 + 1 + 4
@@ -112,6 +112,9 @@ func ParseAuthenticatorData(b []byte) (*AuthenticatorData, error) {
 				return nil, attest.Errorf(CodeExtensions, "the extensions' keys are not text: %v", err)
 			}
 			return nil, err
+		}
+		if len(ext) == 0 {
+			return nil, attest.Errorf(CodeFlagED, "the ED flag is set and the extension map is empty")
 		}
 		for id := range ext {
 			a.Extensions = append(a.Extensions, id)

@@ -301,6 +301,10 @@ func WebAuthnEnvelopeCases(base WebAuthnRegistration, prefix string, allowSoftwa
 		r.Flags |= 0x80
 		r.Extensions = []byte{0x01}
 	})
+	add("reject/extensions-empty", "the ED flag set and the extensions an empty map", "webauthn.flag_ed", func(r *WebAuthnRegistration) {
+		r.Flags |= 0x80
+		r.Extensions = WebAuthnCBOR(map[string]any{})
+	})
 	add("reject/extensions-integer-keys", "the ED flag set and the extensions keyed by integers", "webauthn.extensions", func(r *WebAuthnRegistration) {
 		r.Flags |= 0x80
 		r.Extensions = WebAuthnCBOR(map[int]any{1: true})
