@@ -1,10 +1,12 @@
 package testvectors
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/fxamacker/cbor/v2"
 	"github.com/keybind/keybind/attest"
+	"github.com/keybind/keybind/attest/androidkey"
 	"github.com/keybind/keybind/attest/webauthn"
 )
 
@@ -13,6 +15,7 @@ import (
 var webauthnBuiltinRoots = map[string]string{
 	"tpm":             "microsoft",
 	"apple-appattest": "apple",
+	"android-key":     "google",
 }
 
 // kindWebAuthn checks a WebAuthn registration (VECTORS.md, kind webauthn).
@@ -49,7 +52,8 @@ func kindWebAuthn(c *Case) (map[string]any, error) {
 	opts.RPID = rpID
 
 	// The roots are those of the object's format: a built-in name is the
-	// format's (microsoft for tpm, apple for apple-appattest).
+	// format's (microsoft for tpm, apple for apple-appattest, google for
+	// android-key).
 	format := webauthnFormat(object)
 	builtin, roots, err := c.Roots(Params, "roots", webauthnBuiltinRoots[format])
 	if err != nil {
@@ -66,12 +70,21 @@ func kindWebAuthn(c *Case) (map[string]any, error) {
 		switch format {
 		case "apple-appattest":
 			opts.AppAttestRoots = anchors
+		case "android-key":
+			opts.AndroidRoots = androidkey.NewRoots(anchors...)
 		default:
 			opts.TPMRoots = anchors
 		}
 	}
-	if err := webauthnPolicy(c, &opts.Policy); err != nil {
+	var rawPolicy json.RawMessage
+	hasPolicy, err := c.JSON(Params, "policy", &rawPolicy)
+	if err != nil {
 		return nil, err
+	}
+	if hasPolicy {
+		if opts.Policy, err = webauthn.ParsePolicy(rawPolicy); err != nil {
+			return nil, c.fail(Params, "policy", "%v", err)
+		}
 	}
 
 	v, err := webauthn.Verify(object, clientData, &opts)
@@ -79,33 +92,6 @@ func kindWebAuthn(c *Case) (map[string]any, error) {
 		return nil, err
 	}
 	return v.Facts, nil
-}
-
-// webauthnPolicy reads params.policy: min_security_level software allows
-// keys nothing vouches for (format none); require_user_auth requires user
-// verification.
-func webauthnPolicy(c *Case, p *webauthn.Policy) error {
-	sec, ok, err := c.Object(Params, "policy")
-	if err != nil || !ok {
-		return err
-	}
-	level, ok, err := c.String(sec, "min_security_level")
-	if err != nil {
-		return err
-	}
-	if ok {
-		switch level {
-		case "software":
-			p.AllowSoftwareKeys = true
-		case "tee", "strongbox":
-		default:
-			return &FieldError{Field: sec + ".min_security_level", Err: fmt.Errorf("%q is not software, tee or strongbox", level)}
-		}
-	}
-	if _, err := c.JSON(sec, "require_user_auth", &p.RequireUserVerification); err != nil {
-		return err
-	}
-	return nil
 }
 
 // webauthnFormat returns the fmt of an attestation object, or "" when the

@@ -54,20 +54,23 @@ func codesIn(t *testing.T, dir string) map[string]string {
 	return codes
 }
 
-// TestCodes checks the codes of packages tpm and webauthn together (the
-// tpm format reports both): stable families, and no code a prefix of
-// another, since vectors name an expected failure by prefix.
+// TestCodes checks the codes of package webauthn together with those of
+// the verifiers it reports (tpm, androidkey, appattest, and attest's CBOR
+// codes): stable families, and no code a prefix of another, since vectors
+// name an expected failure by prefix. The same code in two packages is one
+// code.
 func TestCodes(t *testing.T) {
 	all := map[string]string{}
-	for _, dir := range []string{".", filepath.Join("..", "tpm")} {
+	for _, dir := range []string{".", filepath.Join("..", "tpm"), filepath.Join("..", "androidkey"), filepath.Join("..", "appattest"), ".."} {
 		for c, name := range codesIn(t, dir) {
 			all[c] = name
 		}
 	}
-	if len(all) < 60 {
+	if len(all) < 100 {
 		t.Fatalf("only %d codes found", len(all))
 	}
-	families := map[string]bool{"input": true, "cbor": true, "asn1": true, "chain": true, "tpm": true, "webauthn": true, "policy": true}
+	families := map[string]bool{"input": true, "cbor": true, "asn1": true, "chain": true, "tpm": true, "webauthn": true, "policy": true,
+		"android": true, "appattest": true, "assert": true}
 	for c := range all {
 		fam, check, ok := strings.Cut(c, ".")
 		if !ok || !families[fam] || check == "" || strings.ToLower(c) != c {

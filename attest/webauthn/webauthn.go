@@ -16,8 +16,10 @@
 //
 // Formats: "tpm" (Windows Hello: an AIK certificate chaining to the
 // Microsoft TPM Root Certificate Authority 2014, built in and pinned, and a
-// TPM2_Certify of the credential key), "apple-appattest" (verified by
-// package appattest, the App ID as RP ID), and "none" (nothing vouches for
+// TPM2_Certify of the credential key), "android-key" (the chain verified
+// by package androidkey, its challenge the client data hash, its leaf key
+// the credential key), "apple-appattest" (verified by package appattest,
+// the App ID as RP ID), and "none" (nothing vouches for
 // the key: refused unless Policy.AllowSoftwareKeys, then Trust none). Every
 // format returns the same *attest.Verdict; Facts carry the credential id,
 // AAGUID, counter and flags besides the format's own facts.
@@ -41,6 +43,7 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 	"github.com/keybind/keybind/attest"
+	"github.com/keybind/keybind/attest/androidkey"
 	"github.com/keybind/keybind/attest/appattest"
 )
 
@@ -108,6 +111,12 @@ type Options struct {
 	// AppAttestEnvironment is the App Attest environment accepted (zero:
 	// production).
 	AppAttestEnvironment appattest.Environment
+	// AndroidRoots are the trust anchors of the android-key format; nil
+	// means the built-in Google hardware attestation roots.
+	AndroidRoots *androidkey.Roots
+	// AndroidRevocation is the Android attestation status list every
+	// certificate of an android-key chain is checked against (nil: none).
+	AndroidRevocation *androidkey.StatusList
 	// Policy is what the caller demands beyond a valid attestation.
 	Policy Policy
 }
@@ -122,6 +131,10 @@ type Policy struct {
 	// (the person was not verified by biometric or PIN). App Attest never
 	// sets it, so this refuses format apple-appattest.
 	RequireUserVerification bool
+	// Android is the policy of format android-key, applied by the Android
+	// verifier (security level, verified boot, locked device, user
+	// authentication, packages, signing digests, patch level, expiry).
+	Android androidkey.Policy
 }
 
 // Verifier verifies registrations. It keeps what every registration of a
@@ -133,6 +146,7 @@ type Verifier struct {
 	once      sync.Once
 	cache     *attest.CertCache
 	appAttest *appattest.Verifier
+	android   *androidkey.Verifier
 }
 
 // NewVerifier returns a Verifier with its own certificate cache.
@@ -153,6 +167,7 @@ func (v *Verifier) init() {
 			v.cache = attest.NewCertCache(0)
 		}
 		v.appAttest = appattest.NewVerifier()
+		v.android = androidkey.NewVerifierWithCache(v.cache)
 	})
 }
 
@@ -240,6 +255,8 @@ func (v *Verifier) Verify(attestationObject, clientDataJSON []byte, opts *Option
 		verdict, err = r.verifyNone()
 	case "tpm":
 		verdict, err = r.verifyTPM()
+	case androidkey.Format:
+		verdict, err = r.verifyAndroidKey()
 	default:
 		return nil, attest.Errorf(CodeFormat, "attestation format %q is not one keybind verifies", obj.format)
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/keybind/keybind/attest"
+	"github.com/keybind/keybind/attest/androidkey"
 	"github.com/keybind/keybind/attest/webauthn"
 	"github.com/keybind/keybind/testvectors/forge"
 	"github.com/keybind/keybind/testvectors/forge/tpmsim"
@@ -36,16 +37,33 @@ func options(t *testing.T, c forge.WebAuthnCase) *webauthn.Options {
 	if c.RPID != "" {
 		o.RPID = c.RPID
 	}
-	o.Policy.AllowSoftwareKeys = c.AllowSoftwareKeys
-	o.Policy.RequireUserVerification = c.RequireUserVerification
+	policy := map[string]any{}
+	for k, v := range c.Policy {
+		policy[k] = v
+	}
+	if c.AllowSoftwareKeys {
+		policy["min_security_level"] = "software"
+	}
+	if c.RequireUserVerification {
+		policy["require_user_auth"] = true
+	}
+	b, _ := json.Marshal(policy)
+	p, err := webauthn.ParsePolicy(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Policy = p
 	// Each format reads its own roots; a case's roots are its format's.
+	var roots []*x509.Certificate
 	for _, der := range c.Roots {
 		r, err := x509.ParseCertificate(der)
 		if err != nil {
 			t.Fatal(err)
 		}
-		o.TPMRoots = append(o.TPMRoots, r)
-		o.AppAttestRoots = append(o.AppAttestRoots, r)
+		roots = append(roots, r)
+	}
+	if roots != nil {
+		o.TPMRoots, o.AppAttestRoots, o.AndroidRoots = roots, roots, androidkey.NewRoots(roots...)
 	}
 	return o
 }
@@ -162,6 +180,28 @@ func TestVerifyConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestAndroidKey checks format android-key, verified by the Android
+// verifier.
+func TestAndroidKey(t *testing.T) {
+	ca, err := forge.NewAndroidCA(forge.AndroidCAOptions{Time: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases, err := forge.WebAuthnAndroidCases(ca, "android/", rpID, origin, challenge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifier := webauthn.NewVerifier()
+	for _, c := range cases {
+		t.Run(c.Name, func(t *testing.T) {
+			v := check(t, c, verifier)
+			if v != nil && (v.Format != "android-key" || v.Root == "" || v.PublicKey == nil) {
+				t.Fatalf("verdict %+v", v)
+			}
+		})
+	}
 }
 
 // TestAppAttest checks format apple-appattest, verified by the App Attest

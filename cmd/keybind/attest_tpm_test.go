@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,10 +31,8 @@ func flagsOfVector(t *testing.T, dir string, v testvectors.Vector, rename map[st
 			case []any:
 				vals = x
 			case map[string]any:
-				for k2, v2 := range x {
-					args = append(args, fmt.Sprintf("--%s=%v", strings.ReplaceAll(k2, "_", "-"), v2))
-				}
-				continue
+				b, _ := json.Marshal(x)
+				vals = []any{string(b)}
 			default:
 				vals = []any{x}
 			}

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"strings"
+
+	"github.com/keybind/keybind/attest/androidkey"
 	"github.com/keybind/keybind/attest/appattest"
 	"github.com/keybind/keybind/attest/webauthn"
 	"github.com/keybind/keybind/testvectors"
@@ -10,11 +13,16 @@ func runAttestWebAuthn(e *env, args []string) int {
 	fs := newFlags(e, "keybind attest webauthn --attestation-object V --client-data-json V --challenge V --origin O --rp-id ID [flags]", `
 Verify a WebAuthn registration (the attestation object and the
 clientDataJSON a browser returns from navigator.credentials.create) and
-print the verdict and facts as JSON. Formats: tpm (roots: the built-in
-Microsoft TPM Root Certificate Authority 2014 unless --roots is given),
-apple-appattest (the App ID is the RP ID; roots: the built-in Apple App
-Attestation Root CA unless --roots is given) and none (refused unless
---min-security-level software).
+print the verdict and facts as JSON. Formats, and their roots unless
+--roots is given: tpm (the Microsoft TPM Root Certificate Authority 2014),
+android-key (Google's hardware attestation roots), apple-appattest (the
+Apple App Attestation Root CA; the App ID is the RP ID), and none (refused
+unless the policy's min_security_level is software).
+
+--policy is the policy object of the test-vector format, as JSON text or a
+value holding it: min_security_level (software, tee, strongbox),
+require_verified_boot, require_device_locked, require_user_auth,
+packages, signing_digests, min_os_patch_level, expiry.
 
 Values use the test-vector syntax: hex:..., b64:..., b64url:..., text:...
 or file:PATH.`)
@@ -26,8 +34,7 @@ or file:PATH.`)
 	rpID := fs.String("rp-id", "", "the relying party ID (required)")
 	var roots pemOrDERValues
 	fs.Var(&roots, "roots", "trust anchors of the format: PEM files or DER values (repeatable; default: built-in)")
-	level := fs.String("min-security-level", "tee", "software accepts keys nothing vouches for (format none); tee or strongbox do not")
-	requireUV := fs.Bool("require-user-auth", false, "refuse registrations without user verification")
+	policy := fs.String("policy", "", `the policy, a JSON object ({"min_security_level":"software"}) or a value holding one (file:policy.json) (default: the safe default)`)
 	environment := fs.String("environment", "production", "App Attest environment accepted: production, development or any")
 	when := fs.String("time", "", "validation time, RFC 3339 (default: now)")
 	if st := parseFlags(e, fs, args); st >= 0 {
@@ -59,16 +66,20 @@ or file:PATH.`)
 		return 2
 	}
 	opts.Origins, opts.RPID = origins, *rpID
-	switch *level {
-	case "software":
-		opts.Policy.AllowSoftwareKeys = true
-	case "tee", "strongbox":
-	default:
-		e.errorf("attest webauthn: --min-security-level %q is not software, tee or strongbox", *level)
-		return 2
-	}
-	opts.Policy.RequireUserVerification = *requireUV
 	var err error
+	if p := strings.TrimSpace(*policy); p != "" {
+		data := []byte(p)
+		if !strings.HasPrefix(p, "{") {
+			if data, err = testvectors.DecodeValue(p, "."); err != nil {
+				e.errorf("attest webauthn: --policy: %v", err)
+				return 2
+			}
+		}
+		if opts.Policy, err = webauthn.ParsePolicy(data); err != nil {
+			e.errorf("attest webauthn: --policy: %v", err)
+			return 2
+		}
+	}
 	if opts.Time, err = attestTimeFlag(*when); err != nil {
 		e.errorf("attest webauthn: --time: %v", err)
 		return 2
@@ -80,7 +91,7 @@ or file:PATH.`)
 	}
 	if len(anchors) > 0 {
 		// Each format reads the roots of its own.
-		opts.TPMRoots, opts.AppAttestRoots = anchors, anchors
+		opts.TPMRoots, opts.AppAttestRoots, opts.AndroidRoots = anchors, anchors, androidkey.NewRoots(anchors...)
 	}
 	if opts.AppAttestEnvironment, err = appattest.ParseEnvironment(*environment); err != nil {
 		e.errorf("attest webauthn: --environment: %v", err)

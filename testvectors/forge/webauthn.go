@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
+	"github.com/keybind/keybind/attest/androidkey"
 )
 
 // COSE algorithms of WebAuthn credential keys and statements.
@@ -186,6 +187,11 @@ type WebAuthnCase struct {
 	RequireUserVerification bool
 	// RPID, when set, is the RP ID of the check (App Attest: the App ID).
 	RPID string
+	// Policy, when set, is the policy of the check as a vector writes it
+	// (the android-key policy object); AllowSoftwareKeys and
+	// RequireUserVerification add min_security_level software and
+	// require_user_auth to it.
+	Policy map[string]any
 	// Roots are the trust anchors of the check (DER); nil means the
 	// verifier's built-in roots for the format.
 	Roots [][]byte
@@ -444,4 +450,143 @@ func WebAuthnAppAttestCases(ca *AppAttestCA, prefix, appID, origin string, chall
 		}
 	}
 	return cases, nil
+}
+
+// WebAuthnAndroidCases makes registrations of format android-key with ca:
+// the attested key is the credential key, its KeyDescription challenge the
+// client data hash, its signature over authenticatorData‖clientDataHash in
+// the statement. Valid ones (TEE, StrongBox, RSA, user authentication,
+// software under a policy that allows it), and one refused per check
+// WebAuthn adds or routes to the Android verifier. The cases trust ca's
+// root at ca.Time.
+func WebAuthnAndroidCases(ca *AndroidCA, prefix, rpID, origin string, challenge []byte) ([]WebAuthnCase, error) {
+	var cases []WebAuthnCase
+	roots := [][]byte{ca.Root.Cert.Raw}
+	type variant struct {
+		key       AndroidKey
+		alg       int64
+		otherCOSE bool   // the COSE key of another key than the attested one
+		otherSig  bool   // sig by another key
+		challenge []byte // KeyDescription challenge instead of the client data hash
+		members   func(map[string]any)
+		policy    map[string]any // the vector policy
+		rootsNil  bool
+		wantFacts map[string]any
+	}
+	add := func(name, desc, code string, v variant) error {
+		reg := WebAuthnRegistration{RPID: rpID, Origin: origin, Challenge: challenge, Flags: WebAuthnFlags, Format: "android-key"}
+		cdh := sha256.Sum256(reg.ClientData())
+		k := v.key
+		k.Challenge = cdh[:]
+		if v.challenge != nil {
+			k.Challenge = v.challenge
+		}
+		a, err := ca.Attest(k)
+		if err != nil {
+			return fmt.Errorf("forge: case %s: %w", name, err)
+		}
+		alg := v.alg
+		if alg == 0 {
+			alg = COSEES256
+		}
+		coseKey := a.Leaf.PublicKey
+		signer := a.Key
+		if v.otherCOSE || v.otherSig {
+			other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			if err != nil {
+				return err
+			}
+			if v.otherCOSE {
+				coseKey = &other.PublicKey
+			} else {
+				signer = other
+			}
+		}
+		if reg.CredentialKey, err = COSEKey(coseKey, webauthnKeyAlg(coseKey, alg)); err != nil {
+			return err
+		}
+		reg.CredentialID = make([]byte, 32)
+		rand.Read(reg.CredentialID)
+		reg.Statement = func(authData, clientDataHash []byte) (any, error) {
+			msg := append(append([]byte{}, authData...), clientDataHash...)
+			var sig []byte
+			var err error
+			switch s := signer.(type) {
+			case *rsa.PrivateKey:
+				h := sha256.Sum256(msg)
+				sig, err = rsa.SignPKCS1v15(rand.Reader, s, crypto.SHA256, h[:])
+			case *ecdsa.PrivateKey:
+				h := sha256.Sum256(msg)
+				sig, err = ecdsa.SignASN1(rand.Reader, s, h[:])
+			default:
+				err = fmt.Errorf("forge: no WebAuthn signature with %T", signer)
+			}
+			if err != nil {
+				return nil, err
+			}
+			m := map[string]any{"alg": alg, "sig": sig, "x5c": a.Chain}
+			if v.members != nil {
+				v.members(m)
+			}
+			return m, nil
+		}
+		obj, cd, err := reg.Build()
+		if err != nil {
+			return fmt.Errorf("forge: case %s: %w", name, err)
+		}
+		c := WebAuthnCase{Name: prefix + name, Description: desc, Object: obj, ClientData: cd, Code: code, Roots: roots, Time: ca.Time, Policy: v.policy, Facts: v.wantFacts}
+		if v.rootsNil {
+			c.Roots = nil
+		}
+		cases = append(cases, c)
+		return nil
+	}
+	steps := []error{
+		add("accept/tee-ecdsa-p256", "an ECDSA P-256 key in a TEE, its attestation challenge the client data hash", "", variant{
+			wantFacts: map[string]any{"format": "android-key", "security_level": "tee", "public_key_algorithm": "ecdsa-p256", "package": "com.keybind.test"}}),
+		add("accept/strongbox", "a key in StrongBox", "", variant{key: AndroidKey{Level: "strongbox"}, wantFacts: map[string]any{"security_level": "strongbox"}}),
+		add("accept/rsa-2048", "an RSA-2048 key (RS256)", "", variant{key: AndroidKey{Algorithm: "rsa-2048"}, alg: COSERS256,
+			wantFacts: map[string]any{"public_key_algorithm": "rsa-2048"}}),
+		add("accept/user-auth", "a key usable only after user authentication, under a policy that requires it", "", variant{
+			key: AndroidKey{UserAuth: true}, policy: map[string]any{"require_user_auth": true}}),
+		add("accept/software-allowed", "a software attestation, under a policy that allows software keys", "", variant{
+			key: AndroidKey{Level: "software"}, policy: map[string]any{"min_security_level": "software"},
+			wantFacts: map[string]any{"security_level": "software"}}),
+		add("reject/software", "a software attestation under the default policy", "policy.security_level", variant{key: AndroidKey{Level: "software"}}),
+		add("reject/challenge", "an attestation challenge other than the client data hash", "android.challenge_mismatch", variant{challenge: []byte("another challenge")}),
+		add("reject/credential-key", "a credential key other than the attested key", "android.credential_key", variant{otherCOSE: true}),
+		add("reject/signature", "sig by another key than the attested key", "android.signature", variant{otherSig: true}),
+		add("reject/algorithm", "alg -999", "android.algorithm", variant{members: func(m map[string]any) { m["alg"] = -999 }}),
+		add("reject/statement-member", "a statement with a fourth member", "android.statement", variant{members: func(m map[string]any) { m["ver"] = "1" }}),
+		add("reject/statement-x5c-text", "a statement whose x5c is text", "android.statement", variant{members: func(m map[string]any) { m["x5c"] = "none" }}),
+		add("reject/user-auth", "a key usable without user authentication, under a policy that requires it", "policy.user_auth", variant{
+			policy: map[string]any{"require_user_auth": true}}),
+		add("reject/unverified-boot", "a device whose verified boot state is unverified", "policy.verified_boot", variant{
+			key: AndroidKey{BootState: androidkey.Unverified}}),
+		add("reject/all-applications", "a key usable by every application", "android.all_applications", variant{
+			key: AndroidKey{Edit: func(d *androidkey.KeyDescription) { d.HardwareEnforced.AllApplications = true }}}),
+		add("reject/builtin-roots", "checked against the built-in Google roots, which did not issue the test CA", "chain.untrusted_root", variant{rootsNil: true}),
+	}
+	for _, err := range steps {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return cases, nil
+}
+
+// webauthnKeyAlg is the COSE algorithm of a credential key: alg for keys
+// of its type, else the usual one of the key's type.
+func webauthnKeyAlg(key crypto.PublicKey, alg int64) int64 {
+	switch key.(type) {
+	case *rsa.PublicKey:
+		if alg == COSERS256 {
+			return alg
+		}
+		return COSERS256
+	}
+	if alg == COSERS256 {
+		return COSEES256
+	}
+	return alg
 }
