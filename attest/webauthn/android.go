@@ -1,6 +1,8 @@
 package webauthn
 
 import (
+	"crypto/x509"
+
 	"github.com/fxamacker/cbor/v2"
 	"github.com/keybind/keybind/attest"
 	"github.com/keybind/keybind/attest/androidkey"
@@ -63,12 +65,8 @@ func (r *registration) verifyAndroidKey() (*attest.Verdict, error) {
 	if _, ok := credentialAlgs[alg]; !ok {
 		return nil, attest.Errorf(CodeAndroidAlgorithm, "alg %d is not a signature algorithm keybind accepts", alg)
 	}
-	leaf, err := r.v.cache.Parse(x5c[0])
-	if err != nil {
-		// The Android verifier names a certificate that does not parse.
-		leaf = nil
-	}
-	if leaf != nil {
+	// A leaf that does not parse is named by the Android verifier below.
+	if leaf, err := x509.ParseCertificate(x5c[0]); err == nil {
 		signed := append(append([]byte{}, r.obj.authData...), r.clientDataHash...)
 		if err := verifySignature(alg, leaf.PublicKey, signed, sig); err != nil {
 			return nil, attest.Errorf(CodeAndroidSignature, "sig is not the attested key's signature of the registration: %v", err)
