@@ -35,6 +35,7 @@ func (r *registration) verifyAppAttest() (*attest.Verdict, error) {
 			copy(keyID, ad[idAt+2:])
 		}
 	}
+	r.v.appAttestOnce.Do(func() { r.v.appAttest = appattest.NewVerifier() })
 	a, err := r.v.appAttest.VerifyAttestation(r.obj.raw, keyID, appattest.AttestationOptions{
 		ClientDataHash: r.clientDataHash,
 		AppIDs:         []string{r.opts.RPID},

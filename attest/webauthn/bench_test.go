@@ -1,13 +1,19 @@
 package webauthn_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/keybind/keybind/attest/androidkey"
 	"github.com/keybind/keybind/attest/webauthn"
 	"github.com/keybind/keybind/testvectors"
 )
@@ -26,12 +32,12 @@ func benchCase(b *testing.B, id string) (object, clientData []byte, opts webauth
 		}
 		var in map[string]string
 		var params struct {
-			Time      time.Time         `json:"time"`
-			Challenge string            `json:"challenge"`
-			Origin    string            `json:"origin"`
-			RPID      string            `json:"rp_id"`
-			Roots     []string          `json:"roots"`
-			Policy    map[string]string `json:"policy"`
+			Time      time.Time       `json:"time"`
+			Challenge string          `json:"challenge"`
+			Origin    string          `json:"origin"`
+			RPID      string          `json:"rp_id"`
+			Roots     []string        `json:"roots"`
+			Policy    json.RawMessage `json:"policy"`
 		}
 		if err := json.Unmarshal(v.Input, &in); err != nil {
 			b.Fatal(err)
@@ -48,13 +54,22 @@ func benchCase(b *testing.B, id string) (object, clientData []byte, opts webauth
 		}
 		object, clientData = decode(in["attestation_object"]), decode(in["client_data_json"])
 		opts = webauthn.Options{Challenge: decode(params.Challenge), Origins: []string{params.Origin}, RPID: params.RPID, Time: params.Time}
-		opts.Policy.AllowSoftwareKeys = params.Policy["min_security_level"] == "software"
+		if params.Policy != nil {
+			if opts.Policy, err = webauthn.ParsePolicy(params.Policy); err != nil {
+				b.Fatal(err)
+			}
+		}
+		var roots []*x509.Certificate
 		for _, r := range params.Roots {
-			c, err := x509.ParseCertificate(pemBlock(b, decode(r)))
+			blk, _ := pem.Decode(decode(r))
+			c, err := x509.ParseCertificate(blk.Bytes)
 			if err != nil {
 				b.Fatal(err)
 			}
-			opts.TPMRoots = append(opts.TPMRoots, c)
+			roots = append(roots, c)
+		}
+		if roots != nil {
+			opts.TPMRoots, opts.AppAttestRoots, opts.AndroidRoots = roots, roots, androidkey.NewRoots(roots...)
 		}
 		return object, clientData, opts
 	}
@@ -62,42 +77,105 @@ func benchCase(b *testing.B, id string) (object, clientData []byte, opts webauth
 	return
 }
 
+var benchFormats = []struct{ name, id string }{
+	{"tpm-es256", "webauthn/tpm/accept/es256"},
+	{"tpm-rs256", "webauthn/tpm/accept/rs256"},
+	{"android-key", "webauthn/android/accept/tee-ecdsa-p256"},
+	{"apple-appattest", "webauthn/appattest/accept/production"},
+	{"none", "webauthn/none/accept/software-allowed"},
+}
+
 // BenchmarkVerify measures the verification of one registration of each
-// format, with one Verifier kept across calls as a server keeps it (its
-// certificate cache warm), and with a Verifier per call (nocache).
+// format with one Verifier kept across calls, as a server keeps it (its
+// certificate caches warm); tpm-es256-cold makes a Verifier per call.
+// interleaved runs every format and a bare P-256 ecdsa.VerifyASN1 in turn
+// in each iteration (in alternating order), and reports the median of each
+// format's per-iteration ratio to the bare signature check, so that the
+// load of the shared machine cancels out.
 func BenchmarkVerify(b *testing.B) {
-	for _, c := range []struct {
-		name, id string
-		cache    bool
-	}{
-		{"tpm-es256", "webauthn/tpm/accept/es256", true},
-		{"tpm-es256-nocache", "webauthn/tpm/accept/es256", false},
-		{"tpm-rs256", "webauthn/tpm/accept/rs256", true},
-		{"none", "webauthn/none/accept/software-allowed", false},
-	} {
-		b.Run(c.name, func(b *testing.B) {
-			object, clientData, opts := benchCase(b, c.id)
-			verify := webauthn.Verify
-			if c.cache {
-				verify = webauthn.NewVerifier().Verify
-			}
-			if _, err := verify(object, clientData, &opts); err != nil {
+	verifier := webauthn.NewVerifier()
+	type prepared struct {
+		name       string
+		object, cd []byte
+		opts       webauthn.Options
+		verify     func()
+	}
+	var all []*prepared
+	for _, f := range benchFormats {
+		p := &prepared{name: f.name}
+		p.object, p.cd, p.opts = benchCase(b, f.id)
+		p.verify = func() {
+			if _, err := verifier.Verify(p.object, p.cd, &p.opts); err != nil {
 				b.Fatal(err)
 			}
+		}
+		p.verify()
+		all = append(all, p)
+	}
+	for _, p := range all {
+		b.Run(p.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := verify(object, clientData, &opts); err != nil {
-					b.Fatal(err)
-				}
+				p.verify()
 			}
 		})
 	}
+	b.Run("tpm-es256-cold", func(b *testing.B) {
+		p := all[0]
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := webauthn.NewVerifier().Verify(p.object, p.cd, &p.opts); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("interleaved", func(b *testing.B) {
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		digest := sha256.Sum256([]byte("keybind"))
+		sig, _ := ecdsa.SignASN1(rand.Reader, key, digest[:])
+		bare := func() {
+			if !ecdsa.VerifyASN1(&key.PublicKey, digest[:], sig) {
+				b.Fatal("signature")
+			}
+		}
+		fns := []func(){bare}
+		for _, p := range all {
+			fns = append(fns, p.verify)
+		}
+		ratios := make([][]float64, len(all))
+		for i := 0; b.Loop(); i++ {
+			t := interleave(i, fns...)
+			for j := range all {
+				ratios[j] = append(ratios[j], float64(t[j+1])/float64(t[0]))
+			}
+		}
+		for j, p := range all {
+			b.ReportMetric(median(ratios[j]), p.name+"/VerifyASN1")
+		}
+	})
 }
 
-func pemBlock(b *testing.B, data []byte) []byte {
-	blk, _ := pem.Decode(data)
-	if blk == nil {
-		b.Fatal("not PEM")
+// interleave runs fns in turn, forwards on even i and backwards on odd i,
+// and returns the time each took.
+func interleave(i int, fns ...func()) []time.Duration {
+	t := make([]time.Duration, len(fns))
+	for k := range fns {
+		j := k
+		if i%2 == 1 {
+			j = len(fns) - 1 - k
+		}
+		start := time.Now()
+		fns[j]()
+		t[j] = time.Since(start)
 	}
-	return blk.Bytes
+	return t
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
 }

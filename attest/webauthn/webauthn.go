@@ -143,10 +143,13 @@ type Policy struct {
 // own certificates and signatures. It is safe for concurrent use, and its
 // zero value is ready to use (with a cache of its own).
 type Verifier struct {
-	once      sync.Once
-	cache     *attest.CertCache
-	appAttest *appattest.Verifier
-	android   *androidkey.Verifier
+	once    sync.Once
+	cache   *attest.CertCache
+	android *androidkey.Verifier
+	// The App Attest verifier parses its root when made: only when an
+	// apple-appattest registration comes.
+	appAttestOnce sync.Once
+	appAttest     *appattest.Verifier
 }
 
 // NewVerifier returns a Verifier with its own certificate cache.
@@ -166,7 +169,6 @@ func (v *Verifier) init() {
 		if v.cache == nil {
 			v.cache = attest.NewCertCache(0)
 		}
-		v.appAttest = appattest.NewVerifier()
 		v.android = androidkey.NewVerifierWithCache(v.cache)
 	})
 }
