@@ -29,10 +29,11 @@ type command struct {
 	run func(env *env, args []string) int
 }
 
-// env is what a command may touch: its output streams. Tests run commands
-// with buffers.
+// env is what a command may touch: its input and output streams. Tests run
+// commands with buffers (a nil stdin reads as empty).
 type env struct {
 	stdout, stderr io.Writer
+	stdin          io.Reader
 }
 
 func (e *env) errorf(format string, args ...any) {
@@ -43,11 +44,12 @@ func commands() []*command {
 	return []*command{
 		{name: "vectors", summary: "run test vectors (the CI interface)", run: runVectors},
 		{name: "attest", summary: "verify one attestation and print its verdict and facts", run: runAttest},
+		{name: "admin", summary: "administer a data directory (export, import)", run: runAdmin},
 	}
 }
 
 func main() {
-	os.Exit(run(&env{stdout: os.Stdout, stderr: os.Stderr}, os.Args[1:]))
+	os.Exit(run(&env{stdout: os.Stdout, stderr: os.Stderr, stdin: os.Stdin}, os.Args[1:]))
 }
 
 func run(e *env, args []string) int {
