@@ -77,6 +77,8 @@ func Kinds() map[string]KindFunc {
 		"android-key":               androidKey,
 		"apple-appattest":           appAttest.attestation,
 		"apple-appattest-assertion": appAttest.assertion,
+		"tpm-certify":               kindTPMCertify,
+		"webauthn":                  kindWebAuthn,
 	}
 }
 

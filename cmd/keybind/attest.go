@@ -20,6 +20,8 @@ func attestCommands() []*command {
 		androidCommand(),
 		{name: "apple", summary: "verify an Apple App Attest attestation object", run: runAttestApple},
 		{name: "apple-assertion", summary: "verify an Apple App Attest assertion", run: runAttestAppleAssertion},
+		{name: "tpm", summary: "verify a key certified by a TPM attestation key (go-attestation)", run: runAttestTPM},
+		{name: "webauthn", summary: "verify a WebAuthn registration (attestation object and clientDataJSON)", run: runAttestWebAuthn},
 	}
 }
 

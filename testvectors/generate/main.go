@@ -30,6 +30,8 @@ func sets() map[string]setFunc {
 	return map[string]setFunc{
 		"android":   androidSet,
 		"appattest": appAttestSet,
+		"tpm":       genTPM,
+		"webauthn":  genWebAuthn,
 	}
 }
 
