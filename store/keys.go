@@ -34,6 +34,7 @@ type Kind byte
 //	0x20  enrollment            enrollment                               enrollment (challenge, expiry, state)
 //	0x21  attempt               attempt                                  sign-in attempt
 //	0x22  sign-in state         tenant, user                             the user's pending attempt and back-off
+//	0x23  TPM activation        enrollment                               pending TPM credential activation (taken once)
 //	0x30  audit                 sequence                                 audit record
 //	0x31  audit by tenant       tenant, time, sequence                   empty (index)
 //	0x32  audit by user         tenant, user, time, sequence             empty (index)
@@ -53,6 +54,7 @@ const (
 	KindEnrollment     Kind = 0x20
 	KindAttempt        Kind = 0x21
 	KindSignInState    Kind = 0x22
+	KindTPMActivation  Kind = 0x23
 	KindAudit          Kind = 0x30
 	KindAuditByTenant  Kind = 0x31
 	KindAuditByUser    Kind = 0x32
@@ -87,6 +89,7 @@ var layouts = map[Kind][]part{
 	KindEnrollment:     {partBytes},
 	KindAttempt:        {partBytes},
 	KindSignInState:    {partBytes, partBytes},
+	KindTPMActivation:  {partBytes},
 	KindAudit:          {partU64},
 	KindAuditByTenant:  {partBytes, partU64, partU64},
 	KindAuditByUser:    {partBytes, partBytes, partU64, partU64},
@@ -237,6 +240,7 @@ func EnrollmentKey(enrollment string) Key    { return key(KindEnrollment, enroll
 func AttemptKey(attempt string) Key          { return key(KindAttempt, attempt) }
 func SignInStateKey(tenant, user string) Key { return key(KindSignInState, tenant, user) }
 func SessionKey(session string) Key          { return key(KindSession, session) }
+func TPMActivationKey(enrollment string) Key { return key(KindTPMActivation, enrollment) }
 func metaKey(name string) Key                { return key(KindMeta, name) }
 func auditKey(seq uint64) Key                { return binary.BigEndian.AppendUint64(Key{byte(KindAudit)}, seq) }
 func expiryKey(at uint64, target Key) Key {

@@ -30,6 +30,7 @@ func TestKeyConstructorsDecode(t *testing.T) {
 		"attempt":         {AttemptKey("a"), KindAttempt, []string{"a"}},
 		"sign-in state":   {SignInStateKey("t", "u"), KindSignInState, []string{"t", "u"}},
 		"session":         {SessionKey("s"), KindSession, []string{"s"}},
+		"tpm activation":  {TPMActivationKey("e"), KindTPMActivation, []string{"e"}},
 		"empty parts":     {UserKey("", ""), KindUser, []string{"", ""}},
 	}
 	for name, c := range keys {

@@ -565,6 +565,21 @@ func (tx *Tx) CompareAndSwap(k Key, old, next any) error {
 	return tx.Put(k, next)
 }
 
+// Take decodes the record at k into v and deletes it, so that of all the
+// Updates that take k, exactly one finds it (the others get ErrNotFound). k
+// must be one of the keys the Update locked. The deletion is committed with
+// the Update's other writes, even when what the record is used for then
+// fails: a record that answers once stays consumed.
+func (tx *Tx) Take(k Key, v any) error {
+	if !tx.isLocked(k) {
+		return fmt.Errorf("%w: %x", ErrNotLocked, []byte(k))
+	}
+	if err := tx.Get(k, v); err != nil {
+		return err
+	}
+	return tx.Delete(k)
+}
+
 // PutEvidence stores raw attestation evidence at k, zstd-compressed.
 func (tx *Tx) PutEvidence(k Key, raw []byte) error {
 	if len(raw) > tx.s.comp.max {

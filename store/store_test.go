@@ -126,6 +126,52 @@ func TestCreateOnce(t *testing.T) {
 	})
 }
 
+// TestTakeOnce: of many updates racing to take one record, exactly one gets
+// it, and the record is gone after it, even when the winner's use of it
+// fails afterwards in the same update.
+func TestTakeOnce(t *testing.T) {
+	modes(t, func(t *testing.T, opts Options) {
+		s := openTest(t, opts)
+		k := TPMActivationKey("enrollment")
+		if err := s.Update([]Key{k}, func(tx *Tx) error { return tx.Put(k, testRecord{Name: "pending"}) }); err != nil {
+			t.Fatal(err)
+		}
+		var wins atomic.Int32
+		var wg sync.WaitGroup
+		for range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				err := s.Update([]Key{k}, func(tx *Tx) error {
+					var r testRecord
+					if err := tx.Take(k, &r); err != nil {
+						return err
+					}
+					if r.Name != "pending" {
+						t.Errorf("took %+v", r)
+					}
+					wins.Add(1)
+					return tx.Audit(AuditRecord{Time: time.Unix(1, 0), Tenant: "t", Event: "taken"})
+				})
+				if err != nil && !errors.Is(err, ErrNotFound) {
+					t.Errorf("Take: %v", err)
+				}
+			}()
+		}
+		wg.Wait()
+		if wins.Load() != 1 {
+			t.Fatalf("%d updates took the record, want exactly 1", wins.Load())
+		}
+		if ok, err := s.Has(k); err != nil || ok {
+			t.Fatalf("the taken record is still there (%v)", err)
+		}
+		other := TPMActivationKey("other")
+		if err := s.Update([]Key{k}, func(tx *Tx) error { return tx.Take(other, &testRecord{}) }); !errors.Is(err, ErrNotLocked) {
+			t.Errorf("Take of an unlocked key: %v", err)
+		}
+	})
+}
+
 // TestCompareAndSwapStateMachine: a record moves once from pending to a final
 // state, and a counter only rises, with many writers racing.
 func TestCompareAndSwapStateMachine(t *testing.T) {
