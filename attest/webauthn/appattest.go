@@ -38,7 +38,7 @@ func (r *registration) verifyAppAttest() (*attest.Verdict, error) {
 	r.v.appAttestOnce.Do(func() { r.v.appAttest = appattest.NewVerifier() })
 	a, err := r.v.appAttest.VerifyAttestation(r.obj.raw, keyID, appattest.AttestationOptions{
 		ClientDataHash: r.clientDataHash,
-		AppIDs:         []string{r.opts.RPID},
+		AppIDs:         r.appIDs(),
 		Environment:    r.opts.AppAttestEnvironment,
 		Time:           r.opts.Time,
 		Roots:          r.opts.AppAttestRoots,
@@ -58,4 +58,12 @@ func (r *registration) verifyAppAttest() (*attest.Verdict, error) {
 	copy(auth.AAGUID[:], ad[37:53])
 	r.auth = auth
 	return a.Verdict, nil
+}
+
+// appIDs are the App IDs an apple-appattest registration may be made for.
+func (r *registration) appIDs() []string {
+	if r.opts.AppAttestAppIDs != nil {
+		return r.opts.AppAttestAppIDs
+	}
+	return []string{r.opts.RPID}
 }

@@ -129,8 +129,14 @@ func (cd *ClientData) check(opts *Options) error {
 	if subtle.ConstantTimeCompare(cd.Challenge, opts.Challenge) != 1 {
 		return attest.Errorf(CodeChallenge, "the challenge is not the server's")
 	}
+	return cd.checkOrigin(opts.Origins)
+}
+
+// checkOrigin checks where the client data was made: an accepted origin,
+// not a cross-origin frame, no token binding in use.
+func (cd *ClientData) checkOrigin(origins []string) error {
 	found := false
-	for _, o := range opts.Origins {
+	for _, o := range origins {
 		found = found || o == cd.Origin
 	}
 	if !found {

@@ -108,6 +108,9 @@ type Options struct {
 	// AppAttestRoots are the trust anchors of the apple-appattest format;
 	// nil means the built-in Apple App Attestation Root CA.
 	AppAttestRoots []*x509.Certificate
+	// AppAttestAppIDs are the App IDs ("TEAMID.bundle.id") accepted for
+	// format apple-appattest, whose RP ID is the App ID; nil means RPID.
+	AppAttestAppIDs []string
 	// AppAttestEnvironment is the App Attest environment accepted (zero:
 	// production).
 	AppAttestEnvironment appattest.Environment
