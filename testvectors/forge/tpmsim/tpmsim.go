@@ -17,10 +17,15 @@
 package tpmsim
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
+	"encoding/asn1"
 	"fmt"
+	"io"
+	"math/big"
 
 	goattest "github.com/google/go-attestation/attest"
 	"github.com/google/go-tpm-tools/simulator"
@@ -244,4 +249,58 @@ func (t *TPM) Certify(ak, key *Object, qualifyingData []byte) (attestation, sign
 		return nil, nil, fmt.Errorf("tpmsim: TPM2_Certify: %w", err)
 	}
 	return att, sig, nil
+}
+
+// Signer returns a crypto.Signer for key (an unrestricted signing key made
+// by CreateKey): each Sign loads it, has the TPM sign the digest
+// (TPM2_Sign: ECDSA, or RSASSA-PKCS1-v1_5, or RSASSA-PSS with
+// *rsa.PSSOptions) and flushes it. ECDSA signatures are ASN.1 DER.
+func (t *TPM) Signer(key *Object) (crypto.Signer, error) {
+	pub, err := tpm2.DecodePublic(key.Public)
+	if err != nil {
+		return nil, fmt.Errorf("tpmsim: the key's public area: %w", err)
+	}
+	k, err := pub.Key()
+	if err != nil {
+		return nil, fmt.Errorf("tpmsim: the key's public key: %w", err)
+	}
+	return &objectSigner{t: t, o: key, pub: k}, nil
+}
+
+type objectSigner struct {
+	t   *TPM
+	o   *Object
+	pub crypto.PublicKey
+}
+
+func (s *objectSigner) Public() crypto.PublicKey { return s.pub }
+
+func (s *objectSigner) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	h, err := tpm2.HashToAlgorithm(opts.HashFunc())
+	if err != nil {
+		return nil, fmt.Errorf("tpmsim: hash: %w", err)
+	}
+	scheme := &tpm2.SigScheme{Alg: tpm2.AlgECDSA, Hash: h}
+	if _, ok := s.pub.(*rsa.PublicKey); ok {
+		scheme.Alg = tpm2.AlgRSASSA
+		if _, pss := opts.(*rsa.PSSOptions); pss {
+			scheme.Alg = tpm2.AlgRSAPSS
+		}
+	}
+	hnd, err := s.o.load()
+	if err != nil {
+		return nil, err
+	}
+	defer tpm2.FlushContext(s.t.sim, hnd)
+	sig, err := tpm2.Sign(s.t.sim, hnd, "", digest, nil, scheme)
+	if err != nil {
+		return nil, fmt.Errorf("tpmsim: TPM2_Sign: %w", err)
+	}
+	switch {
+	case sig.RSA != nil:
+		return sig.RSA.Signature, nil
+	case sig.ECC != nil:
+		return asn1.Marshal(struct{ R, S *big.Int }{sig.ECC.R, sig.ECC.S})
+	}
+	return nil, fmt.Errorf("tpmsim: a signature of algorithm %v", sig.Alg)
 }
