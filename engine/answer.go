@@ -12,6 +12,8 @@ import (
 	"crypto/x509"
 	"encoding/binary"
 	"fmt"
+
+	"github.com/keybind/keybind/attest/webauthn"
 )
 
 // Decisions the phone can send.
@@ -44,10 +46,12 @@ const answerDomain = "keybind/signin-answer/v1\x00"
 //	number                   2 bytes big-endian (0 unless approving)
 //
 // Every field has its length, so two different answers never share a
-// message. The phone signs it with the credential key: ECDSA keys with
-// SHA-256 (P-256) or SHA-384 (P-384) and an ASN.1 signature, RSA keys with
-// PKCS #1 v1.5 and SHA-256, Ed25519 keys directly. An App Attest key
-// instead makes an assertion whose client data is this message.
+// message. The phone or PC signs it with the credential key: ECDSA keys
+// with the hash of their curve (SHA-256 on P-256, SHA-384 on P-384, SHA-512
+// on P-521) and an ASN.1 signature, RSA keys with SHA-256 and PKCS #1 v1.5
+// or PSS, Ed25519 keys directly. An App Attest key instead makes an
+// assertion whose client data is this message; a WebAuthn credential makes
+// a WebAuthn assertion whose challenge is SHA-256 of it (AnswerChallenge).
 func AnswerMessage(f AnswerFields) []byte {
 	b := make([]byte, 0, len(answerDomain)+64+len(f.Attempt)+len(f.Tenant)+len(f.User)+len(f.Credential)+len(f.Nonce))
 	b = append(b, answerDomain...)
@@ -58,13 +62,24 @@ func AnswerMessage(f AnswerFields) []byte {
 	return binary.BigEndian.AppendUint16(b, uint16(f.Number))
 }
 
-// SignatureVerifier checks the signature of an answer with a credential's
-// key. For an App Attest credential the signature is an assertion whose
-// counter it returns (the engine requires it to exceed cred.Counter); for
-// other formats it returns 0. A refusal is an error with a code
-// (assert.… from an assertion verifier, or CodeSignInSignature).
+// Proof is what an answer carries to prove the credential key made it:
+// a signature over AnswerMessage (an App Attest assertion for App Attest
+// keys), or for a WebAuthn credential the assertion
+// navigator.credentials.get returned (AuthenticatorData, ClientDataJSON
+// and its Signature).
+type Proof struct {
+	Signature         []byte
+	AuthenticatorData []byte
+	ClientDataJSON    []byte
+}
+
+// SignatureVerifier checks the proof of an answer with a credential's key.
+// When the credential keeps a signature counter (App Attest, WebAuthn) it
+// returns the counter of the proof, which the engine compares with
+// cred.Counter; otherwise 0. A refusal is an error with a code (assert.…,
+// webauthn.… or policy.… from an assertion, or CodeSignInSignature).
 type SignatureVerifier interface {
-	VerifyAnswer(cred *Credential, message, signature []byte) (counter uint32, err error)
+	VerifyAnswer(cred *Credential, message []byte, proof Proof) (counter uint32, err error)
 }
 
 // AssertionVerifier verifies App Attest assertions for the default
@@ -76,21 +91,46 @@ type AssertionVerifier interface {
 
 // signatures is the default SignatureVerifier: ECDSA, RSA and Ed25519 keys
 // with the standard library, App Attest assertions with an
-// AssertionVerifier when one is configured.
+// AssertionVerifier when one is configured, WebAuthn assertions with
+// package webauthn under the tenant's current WebAuthn policy.
 type signatures struct {
 	assertions AssertionVerifier
 	appIDs     func(cred *Credential) []string
+	webauthn   func(cred *Credential) *WebAuthnPolicy
 }
 
 // MaxSignature bounds a signature or assertion.
 const MaxSignature = 4096
 
-func (s signatures) VerifyAnswer(cred *Credential, message, sig []byte) (uint32, error) {
+func (s signatures) VerifyAnswer(cred *Credential, message []byte, proof Proof) (uint32, error) {
 	key, err := x509.ParsePKIXPublicKey(cred.PublicKey)
 	if err != nil {
 		return 0, errorf(CodeInternal, KindInternal, "credential %s: stored key does not parse: %v", cred.ID, err)
 	}
-	if cred.Format == FormatAppAttest {
+	webauthnAssertion := cred.Format == FormatWebAuthn && cred.Statement != FormatAppAttest
+	if hasAssertion := len(proof.AuthenticatorData) > 0 || len(proof.ClientDataJSON) > 0; hasAssertion != webauthnAssertion {
+		if webauthnAssertion {
+			return 0, invalid("a WebAuthn credential answers with an assertion: authenticator_data, client_data_json and signature")
+		}
+		return 0, invalid("authenticator_data and client_data_json belong to the answers of WebAuthn credentials")
+	}
+	switch {
+	case webauthnAssertion:
+		var p *WebAuthnPolicy
+		if s.webauthn != nil {
+			p = s.webauthn(cred)
+		}
+		if p == nil {
+			return 0, errorf(CodeSignInFormat, KindForbidden, "the tenant's policy no longer accepts WebAuthn credentials")
+		}
+		a, err := webauthn.VerifyAssertion(key, cred.COSEAlgorithm, proof.AuthenticatorData, proof.ClientDataJSON, proof.Signature, &webauthn.AssertionOptions{
+			Challenge: AnswerChallenge(message), Origins: p.Origins, RPID: p.RPID, RequireUserVerification: p.userVerification(),
+		})
+		if err != nil {
+			return 0, attestationError(err)
+		}
+		return a.Counter, nil
+	case cred.Format == FormatAppAttest || cred.Format == FormatWebAuthn:
 		if s.assertions == nil {
 			return 0, errorf(CodeSignInSignature, KindForbidden, "this server verifies no App Attest assertions")
 		}
@@ -98,16 +138,30 @@ func (s signatures) VerifyAnswer(cred *Credential, message, sig []byte) (uint32,
 		if s.appIDs != nil {
 			apps = s.appIDs(cred)
 		}
-		n, err := s.assertions.VerifyAssertion(key, sig, message, apps, cred.Counter)
+		n, err := s.assertions.VerifyAssertion(key, proof.Signature, message, apps, cred.Counter)
 		if err != nil {
 			return 0, attestationError(err)
 		}
 		return n, nil
 	}
-	if !verifySignature(key, message, sig) {
+	if !verifySignature(key, message, proof.Signature) {
 		return 0, errorf(CodeSignInSignature, KindForbidden, "the answer's signature does not verify with the credential key")
 	}
 	return 0, nil
+}
+
+// countsSignatures reports whether a credential's answers carry a
+// signature counter, and whether it must rise at every answer (App Attest)
+// or only once either side is not zero (a WebAuthn authenticator without a
+// counter sends 0).
+func countsSignatures(cred *Credential) (counts, always bool) {
+	switch {
+	case cred.Format == FormatAppAttest, cred.Format == FormatWebAuthn && cred.Statement == FormatAppAttest:
+		return true, true
+	case cred.Format == FormatWebAuthn:
+		return true, false
+	}
+	return false, false
 }
 
 // verifySignature checks sig over message with key by the rules of
@@ -122,10 +176,16 @@ func verifySignature(key crypto.PublicKey, message, sig []byte) bool {
 		case elliptic.P384():
 			h := sha512.Sum384(message)
 			return ecdsa.VerifyASN1(k, h[:], sig)
+		case elliptic.P521():
+			h := sha512.Sum512(message)
+			return ecdsa.VerifyASN1(k, h[:], sig)
 		}
 	case *rsa.PublicKey:
+		// PKCS #1 v1.5 or PSS, as the key's holder signs (a TPM key without
+		// a fixed scheme does either); both over SHA-256 of the message.
 		h := sha256.Sum256(message)
-		return rsa.VerifyPKCS1v15(k, crypto.SHA256, h[:], sig) == nil
+		return rsa.VerifyPKCS1v15(k, crypto.SHA256, h[:], sig) == nil ||
+			rsa.VerifyPSS(k, crypto.SHA256, h[:], sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto}) == nil
 	case ed25519.PublicKey:
 		return ed25519.Verify(k, message, sig)
 	}
@@ -137,7 +197,7 @@ func verifySignature(key crypto.PublicKey, message, sig []byte) bool {
 func checkSigningKey(format string, key crypto.PublicKey) error {
 	switch k := key.(type) {
 	case *ecdsa.PublicKey:
-		if k.Curve == elliptic.P256() || (k.Curve == elliptic.P384() && format != FormatAppAttest) {
+		if k.Curve == elliptic.P256() || ((k.Curve == elliptic.P384() || k.Curve == elliptic.P521()) && format != FormatAppAttest) {
 			return nil
 		}
 	case *rsa.PublicKey:
@@ -153,7 +213,8 @@ func checkSigningKey(format string, key crypto.PublicKey) error {
 }
 
 // SignAnswer signs an answer message with a private key by the rules of
-// AnswerMessage. Phone simulators and tests use it.
+// AnswerMessage (RSA keys with PKCS #1 v1.5). Phone simulators and tests
+// use it.
 func SignAnswer(key crypto.Signer, message []byte) ([]byte, error) {
 	switch k := key.Public().(type) {
 	case *ecdsa.PublicKey:
@@ -164,6 +225,9 @@ func SignAnswer(key crypto.Signer, message []byte) ([]byte, error) {
 		case elliptic.P384():
 			h := sha512.Sum384(message)
 			return key.Sign(rand.Reader, h[:], crypto.SHA384)
+		case elliptic.P521():
+			h := sha512.Sum512(message)
+			return key.Sign(rand.Reader, h[:], crypto.SHA512)
 		}
 	case *rsa.PublicKey:
 		h := sha256.Sum256(message)

@@ -40,6 +40,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/keybind/keybind/attest"
 	"github.com/keybind/keybind/store"
 )
 
@@ -78,6 +79,10 @@ type Config struct {
 	// Roots are named trust anchors a tenant's attestation policy may opt
 	// into (ExtraRoots), such as a development root for a demo tenant.
 	Roots map[string][]*x509.Certificate
+	// TPMVendorRoots are the TPM vendors' EK roots this server trusts for
+	// every tenant whose TPM policy trusts EK certificates. keybind embeds
+	// none: the operator installs the roots its TPM vendors publish.
+	TPMVendorRoots []*x509.Certificate
 	// MultiTenantDevices lets a device hold one account in each of several
 	// tenants (each key still belongs to one user of one tenant). Off: a
 	// device belongs to one tenant and holds one account.
@@ -94,6 +99,8 @@ type Engine struct {
 	verifiers   map[string]AttestationVerifier
 	sigs        SignatureVerifier
 	roots       map[string][]*x509.Certificate
+	tpmRoots    []*x509.Certificate
+	tpmCache    *attest.CertCache
 	multiTenant bool
 	retention   time.Duration
 	randMu      sync.Mutex
@@ -112,6 +119,8 @@ func New(cfg Config) (*Engine, error) {
 		verifiers:   map[string]AttestationVerifier{},
 		sigs:        cfg.Signatures,
 		roots:       map[string][]*x509.Certificate{},
+		tpmRoots:    cfg.TPMVendorRoots,
+		tpmCache:    attest.NewCertCache(0),
 		multiTenant: cfg.MultiTenantDevices,
 		retention:   cfg.AttemptRetention,
 		waits:       notifier{waiters: map[string]map[chan struct{}]struct{}{}},
@@ -142,18 +151,39 @@ func New(cfg Config) (*Engine, error) {
 		if assertions == nil {
 			assertions = AppAttestAssertions()
 		}
-		e.sigs = signatures{assertions: assertions, appIDs: e.appIDsOf}
+		e.sigs = signatures{assertions: assertions, appIDs: e.appIDsOf, webauthn: e.webauthnPolicyOf}
 	}
 	return e, nil
 }
 
-// appIDsOf returns the App Attest app ids a credential's tenant allows now.
+// appIDsOf returns the App Attest app ids a credential's tenant allows now
+// (for a WebAuthn credential, those of the WebAuthn policy).
 func (e *Engine) appIDsOf(cred *Credential) []string {
 	t, err := e.tenant(cred.Tenant)
-	if err != nil || t.Policy.Attestation.AppAttest == nil {
+	if err != nil {
 		return nil
 	}
-	return t.Policy.Attestation.AppAttest.AppIDs
+	a := t.Policy.Attestation
+	if cred.Format == FormatWebAuthn {
+		if a.WebAuthn == nil || a.WebAuthn.AppAttest == nil {
+			return nil
+		}
+		return a.WebAuthn.AppAttest.AppIDs
+	}
+	if a.AppAttest == nil {
+		return nil
+	}
+	return a.AppAttest.AppIDs
+}
+
+// webauthnPolicyOf returns the WebAuthn policy a credential's tenant has
+// now (defaults filled in), or nil.
+func (e *Engine) webauthnPolicyOf(cred *Credential) *WebAuthnPolicy {
+	t, err := e.tenant(cred.Tenant)
+	if err != nil {
+		return nil
+	}
+	return t.Policy.Effective().Attestation.WebAuthn
 }
 
 func (e *Engine) now() time.Time { return e.clock.Now().UTC() }

@@ -88,12 +88,14 @@ func (e *Engine) startEnrollment(tenant, user string) (*Enrollment, error) {
 	return &enr, nil
 }
 
-// EnrollRequest is the phone's half of an enrollment.
+// EnrollRequest is the device's half of an enrollment.
 type EnrollRequest struct {
 	// Enrollment is the id StartEnrollment returned.
 	Enrollment string
 	// Format and Evidence are the attestation of the new key over the
-	// enrollment's challenge.
+	// enrollment's challenge (for tpm, the key's certification by the AK
+	// activated for this enrollment; for webauthn, the registration with the
+	// challenge as its WebAuthn challenge).
 	Format   string
 	Evidence Evidence
 	// Device is the id of the device as a previous enrollment returned it;
@@ -105,9 +107,12 @@ type EnrollRequest struct {
 // the result), verifies the attestation under the tenant's policy, and
 // creates the credential (and the device, when new) atomically. Codes:
 // input.invalid; enroll.not_found, enroll.used, enroll.expired;
-// the policy codes of StartEnrollment (checked again); enroll.format_not_allowed,
+// enroll.tpm_not_activated (format tpm before CompleteTPMActivation: the
+// challenge is not consumed), enroll.tpm_ak_mismatch; the policy codes of
+// StartEnrollment (checked again); enroll.format_not_allowed,
 // enroll.untrusted_key, enroll.unsupported_key and the verifier's attest
-// codes (chain.…, android.…, policy.…); device.not_found, device.disabled,
+// codes (chain.…, android.…, appattest.…, tpm.…, webauthn.…, policy.…,
+// input.evidence); device.not_found, device.disabled,
 // enroll.device_other_tenant, enroll.device_has_account,
 // enroll.key_registered, enroll.install_limit.
 func (e *Engine) CompleteEnrollment(ctx context.Context, req EnrollRequest) (*Credential, error) {
@@ -125,7 +130,7 @@ func (e *Engine) CompleteEnrollment(ctx context.Context, req EnrollRequest) (*Cr
 			return nil, err
 		}
 	}
-	enr, err := e.consumeEnrollment(req.Enrollment)
+	enr, err := e.consumeEnrollment(req.Enrollment, req.Format)
 	if err != nil {
 		return nil, err
 	}
@@ -137,8 +142,9 @@ func (e *Engine) CompleteEnrollment(ctx context.Context, req EnrollRequest) (*Cr
 	return cred, nil
 }
 
-// consumeEnrollment marks an enrollment used, once.
-func (e *Engine) consumeEnrollment(id string) (*Enrollment, error) {
+// consumeEnrollment marks an enrollment used, once. A tpm enrollment
+// whose AK is not activated yet is refused without consuming it.
+func (e *Engine) consumeEnrollment(id, format string) (*Enrollment, error) {
 	k := store.EnrollmentKey(id)
 	var enr Enrollment
 	err := e.st.Update([]store.Key{k}, func(tx *store.Tx) error {
@@ -152,6 +158,9 @@ func (e *Engine) consumeEnrollment(id string) (*Enrollment, error) {
 		}
 		if !e.now().Before(enr.ExpiresAt) {
 			return errorf(CodeEnrollExpired, KindGone, "enrollment %q expired at %s", id, enr.ExpiresAt.Format(time.RFC3339))
+		}
+		if format == FormatTPM && enr.TPMAK == nil {
+			return errorf(CodeTPMNotActivated, KindConflict, "enrollment %q has no activated attestation key: activate one first (StartTPMActivation)", id)
 		}
 		used := enr
 		used.State = enrollUsed
@@ -177,7 +186,13 @@ func (e *Engine) completeEnrollment(ctx context.Context, enr *Enrollment, req En
 	}
 	policy := t.Policy.Effective()
 	now := e.now()
-	verdict, err := e.verifyAttestation(ctx, policy, req.Format, req.Evidence, enr.Challenge, now)
+	evidence := req.Evidence
+	if req.Format == FormatTPM {
+		if evidence, err = tpmEvidence(enr, evidence); err != nil {
+			return nil, err
+		}
+	}
+	verdict, err := e.verifyAttestation(ctx, policy, req.Format, evidence, enr.Challenge, now)
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +208,7 @@ func (e *Engine) completeEnrollment(ctx context.Context, enr *Enrollment, req En
 	if err != nil {
 		return nil, errorf(CodeInternal, KindInternal, "verdict facts: %v", err)
 	}
-	rawEvidence, err := encodeEvidence(req.Evidence)
+	rawEvidence, err := encodeEvidence(evidence)
 	if err != nil {
 		return nil, errorf(CodeInternal, KindInternal, "evidence: %v", err)
 	}
@@ -215,6 +230,11 @@ func (e *Engine) completeEnrollment(ctx context.Context, enr *Enrollment, req En
 	if app, ok := verdict.Facts["app_id"].(string); ok {
 		cred.AppID = app
 	}
+	if req.Format == FormatWebAuthn {
+		cred.Statement, _ = verdict.Facts["format"].(string)
+		cred.WebAuthnID, _ = verdict.Facts["credential_id"].([]byte)
+		cred.COSEAlgorithm, _ = verdict.Facts["cose_algorithm"].(int64)
+	}
 	if n, ok := verdict.Facts["counter"]; ok {
 		cred.Counter = counterOf(n)
 	}
@@ -232,7 +252,7 @@ func (e *Engine) completeEnrollment(ctx context.Context, enr *Enrollment, req En
 		if len(ids) >= policy.MaxInstalls {
 			return errorf(CodeEnrollInstallLimit, KindForbidden, "user %q has %d phone sign-in installs, the most the tenant allows", enr.User, len(ids))
 		}
-		d := device{ID: deviceID, Platform: platformOf(req.Format), CreatedAt: now}
+		d := device{ID: deviceID, Platform: platformOf(req.Format, cred.Statement), CreatedAt: now}
 		if !newDevice {
 			if err := tx.Get(dk, &d); errors.Is(err, store.ErrNotFound) {
 				return errorf(CodeDeviceNotFound, KindNotFound, "no device %q", deviceID)

@@ -250,14 +250,17 @@ func TestEnrollAttestationRefusals(t *testing.T) {
 	enr, _ = env.e.StartEnrollment(ctx, "android-only", "u1")
 	_, err = env.e.CompleteEnrollment(ctx, EnrollRequest{Enrollment: enr.ID, Format: FormatAppAttest, Evidence: env.appleEvidence(enr.Challenge, key)})
 	wantCode(t, err, CodeEnrollFormat)
-	// TPM has no verifier on this server yet.
-	p := testPolicy()
-	p.Attestation.TPM = &TPMPolicy{}
-	env.tenant("tpm", p)
-	env.user("tpm", "u1", "a@tpm.example")
-	enr, _ = env.e.StartEnrollment(ctx, "tpm", "u1")
-	_, err = env.e.CompleteEnrollment(ctx, EnrollRequest{Enrollment: enr.ID, Format: FormatTPM, Evidence: Evidence{"ak_public": {1}}})
+	// A TPM activation for a tenant without a tpm section; a tpm
+	// certification before any activation (the enrollment stays open).
+	enr, _ = env.e.StartEnrollment(ctx, "android-only", "u1")
+	_, err = env.e.StartTPMActivation(ctx, TPMActivationRequest{Enrollment: enr.ID, AK: TPMAKParameters{Public: []byte{1}, CreateData: []byte{1}, CreateAttestation: []byte{1}, CreateSignature: []byte{1}}})
 	wantCode(t, err, CodeEnrollFormat)
+	_, err = env.e.CompleteEnrollment(ctx, EnrollRequest{Enrollment: enr.ID, Format: FormatTPM, Evidence: Evidence{"public": {1}}})
+	wantCode(t, err, CodeTPMNotActivated)
+	ev, _ := env.androidEvidence(enr.Challenge, forge.AndroidKey{UserAuth: true})
+	if _, err := env.e.CompleteEnrollment(ctx, EnrollRequest{Enrollment: enr.ID, Format: FormatAndroidKey, Evidence: ev}); err != nil {
+		t.Errorf("the enrollment was consumed by a tpm certification before activation: %v", err)
+	}
 
 	// Malformed evidence: its own code, nothing stored.
 	for name, ev := range map[string]Evidence{
@@ -285,7 +288,7 @@ func TestEnrollAttestationRefusals(t *testing.T) {
 		}
 	}
 	// Input errors did not consume the enrollment.
-	ev, _ := env.androidEvidence(enr.Challenge, forge.AndroidKey{UserAuth: true})
+	ev, _ = env.androidEvidence(enr.Challenge, forge.AndroidKey{UserAuth: true})
 	if _, err := env.e.CompleteEnrollment(ctx, EnrollRequest{Enrollment: enr.ID, Format: FormatAndroidKey, Evidence: ev}); err != nil {
 		t.Errorf("after refused inputs: %v", err)
 	}

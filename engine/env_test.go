@@ -158,12 +158,24 @@ func (env *testEnv) user(tenant, id, upn string, groups ...string) {
 	}
 }
 
-// phone is an enrolled phone: its credential and the key that signs.
+// phone is an enrolled phone (or PC): its credential and the key that
+// signs.
 type phone struct {
 	cred    *Credential
 	key     crypto.Signer
 	apple   *ecdsa.PrivateKey // App Attest key (key is nil then)
 	counter uint32
+	// webauthn, when set, answers with WebAuthn assertions made with key.
+	webauthn *webauthnAuthenticator
+}
+
+// webauthnAuthenticator is how a WebAuthn credential's authenticator makes
+// assertions: its COSE algorithm, RP ID, origin and flags.
+type webauthnAuthenticator struct {
+	alg          int64
+	rpID, origin string
+	flags        byte // zero: user present and verified
+	noCounter    bool // an authenticator that keeps no counter (sends 0)
 }
 
 // androidEvidence attests a new key over challenge.
@@ -272,6 +284,27 @@ func (ph *phone) signAnswer(p *PendingSignIn, decision string, number int) ([]by
 	return SignAnswer(ph.key, msg)
 }
 
+// answerFor makes the phone's answer to attempt p: a signature, an App
+// Attest assertion, or a WebAuthn assertion.
+func (ph *phone) answerFor(t testing.TB, p *PendingSignIn, decision string, number int) Answer {
+	t.Helper()
+	a := Answer{Attempt: p.Attempt, Credential: ph.cred.ID, Decision: decision, Number: number}
+	if w := ph.webauthn; w != nil {
+		msg := AnswerMessage(AnswerFields{Attempt: p.Attempt, Tenant: p.Tenant, User: p.User, Credential: ph.cred.ID, Nonce: p.Nonce, Decision: decision, Number: number})
+		if !w.noCounter {
+			ph.counter++
+		}
+		as, err := forge.WebAuthnAssert(ph.key, forge.WebAuthnAssertOptions{RPID: w.rpID, Origin: w.origin, Challenge: AnswerChallenge(msg), Alg: w.alg, Flags: w.flags, Counter: ph.counter})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.AuthenticatorData, a.ClientDataJSON, a.Signature = as.AuthenticatorData, as.ClientDataJSON, as.Signature
+		return a
+	}
+	a.Signature = ph.sign(t, p, decision, number)
+	return a
+}
+
 // answer fetches the phone's pending attempt and answers it.
 func (env *testEnv) answer(ph *phone, decision string, number int) (*Outcome, error) {
 	env.t.Helper()
@@ -279,7 +312,7 @@ func (env *testEnv) answer(ph *phone, decision string, number int) (*Outcome, er
 	if err != nil {
 		return nil, err
 	}
-	return env.e.AnswerSignIn(ctx, Answer{Attempt: p.Attempt, Credential: ph.cred.ID, Decision: decision, Number: number, Signature: ph.sign(env.t, p, decision, number)})
+	return env.e.AnswerSignIn(ctx, ph.answerFor(env.t, p, decision, number))
 }
 
 func (env *testEnv) start(tenant, upn string) *SignInStart {

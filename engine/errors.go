@@ -132,6 +132,10 @@ const (
 	CodeEnrollFormat         Code = "enroll.format_not_allowed"  // the tenant's policy does not accept this format
 	CodeEnrollUntrusted      Code = "enroll.untrusted_key"       // the verdict does not vouch for hardware
 	CodeEnrollUnsupportedKey Code = "enroll.unsupported_key"     // the attested key cannot sign answers
+	CodeTPMActivated         Code = "enroll.tpm_activated"       // the enrollment already has an activated TPM attestation key
+	CodeTPMNoActivation      Code = "enroll.tpm_no_activation"   // the enrollment has no pending TPM activation to answer
+	CodeTPMNotActivated      Code = "enroll.tpm_not_activated"   // a tpm enrollment completed before its attestation key was activated
+	CodeTPMAKMismatch        Code = "enroll.tpm_ak_mismatch"     // the certification names another attestation key than the activated one
 
 	CodeSignInNotFound   Code = "signin.not_found"
 	CodeSignInExpired    Code = "signin.expired"
@@ -143,6 +147,7 @@ const (
 	CodeSignInSignature  Code = "signin.bad_signature"
 	CodeSignInReplay     Code = "signin.replay" // an App Attest counter that did not rise
 	CodeSignInNotTarget  Code = "signin.not_targeted"
+	CodeSignInFormat     Code = "signin.format_not_allowed" // the tenant's policy no longer has the section a WebAuthn credential's answers are checked under
 )
 
 func errorf(code Code, kind Kind, format string, args ...any) *Error {

@@ -72,7 +72,7 @@ func FuzzAnswerSignature(f *testing.F) {
 		if appAttest {
 			cred.Format = FormatAppAttest
 		}
-		_, err := sigs.VerifyAnswer(cred, msg, sig)
+		_, err := sigs.VerifyAnswer(cred, msg, Proof{Signature: sig})
 		if err == nil {
 			return // a real signature (the seeds, or a mutation the scheme tolerates)
 		}
@@ -82,7 +82,7 @@ func FuzzAnswerSignature(f *testing.F) {
 		// A signature over another message never verifies.
 		other := bytes.Clone(msg)
 		other[len(other)-1] ^= 1
-		if _, err := sigs.VerifyAnswer(cred, other, sig); err == nil {
+		if _, err := sigs.VerifyAnswer(cred, other, Proof{Signature: sig}); err == nil {
 			t.Fatal("a signature verified over two messages")
 		}
 	})

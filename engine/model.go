@@ -118,6 +118,7 @@ type AttestationPolicy struct {
 	Android   *AndroidPolicy   `json:"android,omitempty"`
 	AppAttest *AppAttestPolicy `json:"apple_appattest,omitempty"`
 	TPM       *TPMPolicy       `json:"tpm,omitempty"`
+	WebAuthn  *WebAuthnPolicy  `json:"webauthn,omitempty"`
 }
 
 // AndroidPolicy is the Android Key Attestation policy, in the JSON form of
@@ -146,12 +147,74 @@ type AppAttestPolicy struct {
 	ExtraRoots  []string `json:"extra_roots,omitempty"`
 }
 
-// TPMPolicy is the TPM policy: the roots an attestation key's certificate
-// chain may end in beyond the built-in TPM vendor roots, and whether such a
-// certificate is required.
+// How a TPMPolicy trusts endorsement keys (EKTrust).
+const (
+	// EKTrustCertificate: the EK certificate the PC sends chains to a TPM
+	// vendor root: the server's (Config.TPMVendorRoots) or one the section's
+	// ExtraRoots names (the default).
+	EKTrustCertificate = "certificate"
+	// EKTrustAllowList: the SHA-256 of the EK's SubjectPublicKeyInfo is on
+	// EKAllowList (TPMs registered beforehand, such as virtual TPMs without
+	// an EK certificate).
+	EKTrustAllowList = "allow_list"
+)
+
+// MaxEKAllowList bounds a TPM policy's EK allow-list.
+const MaxEKAllowList = 4096
+
+// TPMPolicy is the policy of PCs that enroll with their TPM: which
+// endorsement keys (EKs) are trusted to belong to a genuine TPM, and so
+// which TPMs may enroll an attestation key by credential activation. The
+// zero value trusts EK certificates that chain to a configured TPM vendor
+// root, and with none configured, no TPM.
 type TPMPolicy struct {
-	RequireAKCertificate bool     `json:"require_ak_certificate,omitempty"`
-	ExtraRoots           []string `json:"extra_roots,omitempty"`
+	// EKTrust is EKTrustCertificate (default) or EKTrustAllowList.
+	EKTrust string `json:"ek_trust,omitempty"`
+	// EKAllowList holds the SHA-256 of each trusted EK's
+	// SubjectPublicKeyInfo (DER), in lower-case hex, for EKTrustAllowList.
+	EKAllowList []string `json:"ek_allow_list,omitempty"`
+	// ExtraRoots names configured roots EK certificates may chain to,
+	// besides Config.TPMVendorRoots.
+	ExtraRoots []string `json:"extra_roots,omitempty"`
+}
+
+// WebAuthnPolicy is the policy of WebAuthn registrations (passkeys made by
+// a browser or platform authenticator: Windows Hello, Android, iPhone
+// apps). RPID and Origins are required. Every other zero value is the safe
+// default: hardware-backed keys only (format none refused), user
+// verification required, android-key statements under the default Android
+// policy, apple-appattest statements refused.
+type WebAuthnPolicy struct {
+	// RPID is the relying party ID credentials are scoped to ("example.com").
+	RPID string `json:"rp_id"`
+	// Origins are the origins registrations and assertions may come from,
+	// compared exactly ("https://login.example.com", or an Android app's
+	// "android:apk-key-hash:…").
+	Origins []string `json:"origins"`
+	// AllowSoftwareKeys accepts registrations that prove nothing about where
+	// the key lives (format none, or an android-key statement of a software
+	// keystore the Android policy allows), enrolled with trust "none".
+	AllowSoftwareKeys bool `json:"allow_software_keys,omitempty"`
+	// RequireUserVerification (default true) wants the UV flag at
+	// registration and in every answer: the person unlocked the key with a
+	// biometric or PIN. App Attest does not attest it, so it refuses
+	// apple-appattest statements.
+	RequireUserVerification *bool `json:"require_user_verification,omitempty"`
+	// Android is the policy of android-key statements (nil: the defaults
+	// of AndroidPolicy); its ExtraRoots are their extra roots.
+	Android *AndroidPolicy `json:"android,omitempty"`
+	// AppAttest accepts apple-appattest statements of these apps (nil:
+	// refused); its ExtraRoots are their extra roots.
+	AppAttest *AppAttestPolicy `json:"apple_appattest,omitempty"`
+	// TPMExtraRoots names configured roots the AIK certificates of tpm
+	// statements may chain to, besides the built-in Microsoft TPM Root
+	// Certificate Authority 2014.
+	TPMExtraRoots []string `json:"tpm_extra_roots,omitempty"`
+}
+
+// userVerification reports whether the policy requires user verification.
+func (w *WebAuthnPolicy) userVerification() bool {
+	return w.RequireUserVerification == nil || *w.RequireUserVerification
 }
 
 // Effective returns the policy with every default filled in.
@@ -184,6 +247,34 @@ func (p Policy) Effective() Policy {
 			c.Environment = "production"
 		}
 		p.Attestation.AppAttest = &c
+	}
+	if a := p.Attestation.TPM; a != nil {
+		c := *a
+		if c.EKTrust == "" {
+			c.EKTrust = EKTrustCertificate
+		}
+		p.Attestation.TPM = &c
+	}
+	if a := p.Attestation.WebAuthn; a != nil {
+		c := *a
+		if c.RequireUserVerification == nil {
+			t := true
+			c.RequireUserVerification = &t
+		}
+		android := AndroidPolicy{}
+		if c.Android != nil {
+			android = *c.Android
+		}
+		android = android.withDefaults()
+		c.Android = &android
+		if c.AppAttest != nil {
+			app := *c.AppAttest
+			if app.Environment == "" {
+				app.Environment = "production"
+			}
+			c.AppAttest = &app
+		}
+		p.Attestation.WebAuthn = &c
 	}
 	return p
 }
@@ -244,11 +335,15 @@ type User struct {
 	UpdatedAt    time.Time `json:"updated_at"`
 }
 
-// Platforms of devices, from the attestation format.
+// Platforms of devices, from the attestation format (for WebAuthn, from
+// its statement's format).
 const (
 	PlatformAndroid = "android"
 	PlatformIOS     = "ios"
 	PlatformWindows = "windows"
+	// PlatformUnknown: a WebAuthn authenticator whose registration does not
+	// say what it is (format none).
+	PlatformUnknown = "unknown"
 )
 
 // Attestation formats the engine knows.
@@ -256,9 +351,15 @@ const (
 	FormatAndroidKey = "android-key"
 	FormatAppAttest  = "apple-appattest"
 	FormatTPM        = "tpm"
+	// FormatWebAuthn is a WebAuthn registration (attestation object and
+	// clientDataJSON) of any statement format the tenant accepts: tpm,
+	// android-key, apple-appattest, none.
+	FormatWebAuthn = "webauthn"
 )
 
-func platformOf(format string) string {
+// platformOf returns the platform of a format; for FormatWebAuthn, of the
+// statement format.
+func platformOf(format, statement string) string {
 	switch format {
 	case FormatAndroidKey:
 		return PlatformAndroid
@@ -266,6 +367,16 @@ func platformOf(format string) string {
 		return PlatformIOS
 	case FormatTPM:
 		return PlatformWindows
+	case FormatWebAuthn:
+		switch statement {
+		case "tpm":
+			return PlatformWindows
+		case FormatAndroidKey:
+			return PlatformAndroid
+		case FormatAppAttest:
+			return PlatformIOS
+		}
+		return PlatformUnknown
 	}
 	return ""
 }
@@ -320,7 +431,16 @@ type Credential struct {
 	KeyID     []byte `json:"key_id"`
 	// AppID is the App Attest app that holds the key.
 	AppID string `json:"app_id,omitempty"`
-	// Counter is the App Attest signature counter of the last answer.
+	// Statement is the attestation statement format of a WebAuthn
+	// credential (tpm, android-key, apple-appattest, none).
+	Statement string `json:"statement,omitempty"`
+	// WebAuthnID is a WebAuthn credential's id, which a browser names in
+	// allowCredentials to sign with it; COSEAlgorithm its COSE algorithm
+	// (ES256 -7, EdDSA -8, RS256 -257, …), which its assertions sign with.
+	WebAuthnID    []byte `json:"webauthn_id,omitempty"`
+	COSEAlgorithm int64  `json:"cose_algorithm,omitempty"`
+	// Counter is the signature counter of the last answer (App Attest, and
+	// WebAuthn authenticators that keep one).
 	Counter uint32 `json:"counter,omitempty"`
 	// Facts is the verdict's facts as JSON.
 	Facts json.RawMessage `json:"facts,omitempty"`
@@ -348,6 +468,28 @@ type Enrollment struct {
 	ExpiresAt time.Time `json:"expires_at"`
 	State     string    `json:"state"`
 	CreatedAt time.Time `json:"created_at"`
+	// TPMAK is the attestation key a PC's TPM proved for this enrollment
+	// by credential activation (StartTPMActivation, CompleteTPMActivation):
+	// a tpm enrollment completes with a key this AK certifies.
+	TPMAK *TPMAK `json:"tpm_ak,omitempty"`
+}
+
+// TPMAK is an attestation key (AK) accepted by credential activation: the
+// PC's TPM proved it holds both the AK and an EK the tenant trusts.
+type TPMAK struct {
+	Enrollment string `json:"enrollment"`
+	// Public is the AK's TPMT_PUBLIC.
+	Public []byte `json:"public"`
+	// EKSHA256 is the SHA-256 of the EK's SubjectPublicKeyInfo.
+	EKSHA256 []byte `json:"ek_sha256"`
+	// Root names what vouched for the EK: the root of its certificate
+	// chain, or "ek-allowlist".
+	Root        string    `json:"root"`
+	ActivatedAt time.Time `json:"activated_at"`
+	// Evidence is what the activation proved (the EK and AK parts of the
+	// request and the AK record); it joins the credential's evidence. It is
+	// stored, not returned.
+	Evidence Evidence `cbor:"evidence" json:"-"`
 }
 
 // Sign-in attempt states (Outcome.State).

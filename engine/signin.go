@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/keybind/keybind/attest/webauthn"
 	"github.com/keybind/keybind/store"
 )
 
@@ -412,8 +413,14 @@ type Answer struct {
 	// mode) when approving; 0 otherwise.
 	Number int
 	// Signature is over AnswerMessage by the credential key (an App Attest
-	// assertion for App Attest credentials).
+	// assertion for App Attest credentials; for a WebAuthn credential, the
+	// signature of its assertion).
 	Signature []byte
+	// AuthenticatorData and ClientDataJSON are the rest of a WebAuthn
+	// credential's assertion (navigator.credentials.get with the challenge
+	// AnswerChallenge(AnswerMessage(…))); empty for other credentials.
+	AuthenticatorData []byte
+	ClientDataJSON    []byte
 }
 
 // Outcome is the state of an attempt as the auth server sees it.
@@ -465,7 +472,7 @@ func (e *Engine) AnswerSignIn(ctx context.Context, a Answer) (*Outcome, error) {
 		return nil, errorf(CodeSignInCredential, KindForbidden, "attempt %q was not sent to credential %q", att.ID, c.ID)
 	}
 	msg := AnswerMessage(AnswerFields{Attempt: att.ID, Tenant: att.Tenant, User: att.User, Credential: c.ID, Nonce: att.Nonce, Decision: a.Decision, Number: a.Number})
-	counter, err := e.sigs.VerifyAnswer(c, msg, a.Signature)
+	counter, err := e.sigs.VerifyAnswer(c, msg, Proof{Signature: a.Signature, AuthenticatorData: a.AuthenticatorData, ClientDataJSON: a.ClientDataJSON})
 	if err != nil {
 		e.auditRefusal(att.Tenant, att.User, "signin.answer_refused", err, ActorPhone, map[string]string{"attempt": att.ID, "credential": c.ID})
 		return nil, err
@@ -516,7 +523,7 @@ func (e *Engine) AnswerSignIn(ctx context.Context, a Answer) (*Outcome, error) {
 			}
 			return e.audit(tx, cur.Tenant, cur.User, "signin.expired", "", ActorPhone, map[string]string{"attempt": cur.ID})
 		}
-		if cred.Format == FormatAppAttest {
+		if counts, always := countsSignatures(&cred); counts && (always || counter != 0 || cred.Counter != 0) {
 			if counter <= cred.Counter {
 				return errorf(CodeSignInReplay, KindForbidden, "assertion counter %d does not exceed %d", counter, cred.Counter)
 			}
@@ -594,6 +601,9 @@ func checkAnswer(a Answer) error {
 	}
 	if len(a.Signature) == 0 || len(a.Signature) > MaxSignature {
 		return invalid("signature must be 1 to %d bytes", MaxSignature)
+	}
+	if len(a.AuthenticatorData) > webauthn.MaxAuthData || len(a.ClientDataJSON) > webauthn.MaxClientData {
+		return invalid("authenticator_data is at most %d bytes and client_data_json at most %d", webauthn.MaxAuthData, webauthn.MaxClientData)
 	}
 	return nil
 }

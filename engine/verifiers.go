@@ -15,6 +15,7 @@ import (
 	"github.com/keybind/keybind/attest"
 	"github.com/keybind/keybind/attest/androidkey"
 	"github.com/keybind/keybind/attest/appattest"
+	"github.com/keybind/keybind/attest/webauthn"
 )
 
 // The built-in verifiers: the formats' packages behind AttestationVerifier
@@ -25,12 +26,15 @@ import (
 const CodeEvidence attest.Code = "input.evidence"
 
 // Verifiers returns a verifier for every format built into this server
-// (Android Key Attestation and Apple App Attest), with fresh caches and no
-// Android revocation list.
+// (Android Key Attestation, Apple App Attest, TPM key certification and
+// WebAuthn registrations), with fresh caches and no Android revocation
+// list.
 func Verifiers() map[string]AttestationVerifier {
 	return map[string]AttestationVerifier{
 		FormatAndroidKey: AndroidVerifier(androidkey.NewVerifier(), nil),
 		FormatAppAttest:  AppAttestVerifier(appattest.NewVerifier()),
+		FormatTPM:        TPMVerifier(nil),
+		FormatWebAuthn:   WebAuthnVerifier(webauthn.NewVerifier(), nil),
 	}
 }
 
