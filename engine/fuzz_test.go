@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"testing"
 
+	"github.com/keybind/keybind/attest/webauthn"
 	"github.com/keybind/keybind/testvectors/forge"
 )
 
@@ -111,4 +112,74 @@ func TestSplitDER(t *testing.T) {
 	if _, err := SplitDER(h[:]); err == nil {
 		t.Error("random bytes split")
 	}
+}
+
+// FuzzWebAuthnEvidence feeds arbitrary registrations to the WebAuthn
+// verifier through the engine's interface, under a policy that accepts
+// every statement format (format none included): never a panic, always a
+// coded refusal.
+//
+//	go test ./engine -run '^$' -fuzz '^FuzzWebAuthnEvidence$' -fuzztime 60s -fuzzminimizetime 2s -parallel 1
+func FuzzWebAuthnEvidence(f *testing.F) {
+	android, appleCA := testCAs()
+	env := &waEnv{testEnv: &testEnv{t: f, android: android, apple: appleCA}}
+	challenge := []byte("fuzz challenge 0123456789abcdef")
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	for _, r := range []registration{
+		env.androidRegistration(challenge, forge.AndroidKey{UserAuth: true}, -7),
+		env.appleRegistration(challenge),
+		noneRegistration(f, challenge, key, -7),
+	} {
+		f.Add(r.evidence["attestation_object"], r.evidence["client_data_json"])
+	}
+	policy := webAuthnTestPolicy(func(w *WebAuthnPolicy) {
+		no := false
+		w.AllowSoftwareKeys, w.RequireUserVerification = true, &no
+		w.AppAttest = &AppAttestPolicy{AppIDs: []string{testAppID}, ExtraRoots: []string{rootApple}}
+	}).Effective()
+	v := WebAuthnVerifier(webauthn.NewVerifier(), nil)
+	roots := map[string][]*x509.Certificate{rootAndroid: {android.Root.Cert}, rootApple: {appleCA.Root}}
+	f.Fuzz(func(t *testing.T, object, clientData []byte) {
+		verdict, err := v.VerifyAttestation(ctx, AttestationRequest{
+			Format: FormatWebAuthn, Evidence: Evidence{"attestation_object": object, "client_data_json": clientData},
+			Challenge: challenge, Policy: policy.Attestation, Roots: roots, Time: t0,
+		})
+		if err != nil {
+			if CodeOf(attestationError(err)) == "" || KindOf(attestationError(err)) == KindInternal {
+				t.Fatalf("refusal without a code: %v", err)
+			}
+			return
+		}
+		if verdict.PublicKey == nil || checkSigningKey(FormatWebAuthn, verdict.PublicKey) != nil {
+			t.Fatalf("accepted a key that cannot answer: %T", verdict.PublicKey)
+		}
+	})
+}
+
+// FuzzWebAuthnAnswer checks that no assertion but a real one verifies for
+// a WebAuthn credential, and that none panics.
+func FuzzWebAuthnAnswer(f *testing.F) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	spki, _ := x509.MarshalPKIXPublicKey(key.Public())
+	msg := AnswerMessage(AnswerFields{Attempt: "a", Tenant: "t", User: "u", Credential: "c", Nonce: []byte("n"), Decision: DecisionApprove, Number: 42})
+	a, _ := forge.WebAuthnAssert(key, forge.WebAuthnAssertOptions{RPID: waRPID, Origin: waOrigin, Challenge: AnswerChallenge(msg), Alg: -7, Counter: 3})
+	f.Add(a.AuthenticatorData, a.ClientDataJSON, a.Signature)
+	policy := webAuthnTestPolicy(nil).Effective().Attestation.WebAuthn
+	sigs := signatures{webauthn: func(*Credential) *WebAuthnPolicy { return policy }}
+	cred := &Credential{ID: "c", Format: FormatWebAuthn, Statement: "tpm", PublicKey: spki, COSEAlgorithm: -7}
+	f.Fuzz(func(t *testing.T, authData, clientData, sig []byte) {
+		proof := Proof{Signature: sig, AuthenticatorData: authData, ClientDataJSON: clientData}
+		_, err := sigs.VerifyAnswer(cred, msg, proof)
+		if err == nil {
+			other := bytes.Clone(msg)
+			other[len(other)-1] ^= 1
+			if _, err := sigs.VerifyAnswer(cred, other, proof); err == nil {
+				t.Fatal("an assertion verified over two messages")
+			}
+			return
+		}
+		if CodeOf(err) == "" {
+			t.Fatalf("refusal without a code: %v", err)
+		}
+	})
 }
