@@ -15,6 +15,11 @@
 //	enr, _ := e.StartEnrollment(ctx, "contoso", "u1")
 //	// phone: attest a new key over enr.Challenge and send it
 //	cred, _ := e.CompleteEnrollment(ctx, engine.EnrollRequest{Enrollment: enr.ID, Format: "android-key", Evidence: ev})
+//	// (a PC with a TPM first activates an attestation key for the enrollment:
+//	//  act, _ := e.StartTPMActivation(ctx, engine.TPMActivationRequest{Enrollment: enr.ID, EKCertificate: ek, AK: params})
+//	//  e.CompleteTPMActivation(ctx, enr.ID, secretItsTPMRecovered)
+//	//  then sends Format "tpm" with the certification of a key made under that AK;
+//	//  a browser sends Format "webauthn": attestation_object and client_data_json)
 //	// auth server: a sign-in
 //	start, _ := e.StartSignIn(ctx, engine.SignInRequest{Tenant: "contoso", Username: "alice@contoso.com"})
 //	// phone: fetch, show, answer (signed with the credential key)
