@@ -548,3 +548,31 @@ func TestAttestationPolicyValidation(t *testing.T) {
 		t.Errorf("%s %v", b, err)
 	}
 }
+
+// TestWebAuthnDeviceRules: WebAuthn credentials follow the rules of every
+// format: the install limit, and a device in one tenant holding one
+// account.
+func TestWebAuthnDeviceRules(t *testing.T) {
+	env := newWebAuthnEnv(t)
+	soft := func(w *WebAuthnPolicy) { w.AllowSoftwareKeys = true }
+	pol := webAuthnTestPolicy(soft)
+	pol.MaxInstalls = 1
+	env.e.UpdateTenant(ctx, Tenant{ID: "web", Policy: pol})
+	ph, err := env.enroll(func(ch []byte) registration { return env.tpmRegistration(ch, nil) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = env.e.StartEnrollment(ctx, "web", "u1")
+	wantCode(t, err, CodeEnrollInstallLimit)
+
+	env.tenant("other", webAuthnTestPolicy(soft))
+	env.user("other", "u2", "bob@other.example")
+	enr, err := env.e.StartEnrollment(ctx, "other", "u2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	r := noneRegistration(t, enr.Challenge, key, webauthn.AlgES256)
+	_, err = env.e.CompleteEnrollment(ctx, EnrollRequest{Enrollment: enr.ID, Format: FormatWebAuthn, Evidence: r.evidence, Device: ph.cred.Device})
+	wantCode(t, err, CodeEnrollDeviceTenant)
+}
