@@ -74,8 +74,11 @@ type KindFunc func(c *Case) (facts map[string]any, err error)
 func Kinds() map[string]KindFunc {
 	appAttest := newAppAttestKinds()
 	return map[string]KindFunc{
+		"android-key":               androidKey,
 		"apple-appattest":           appAttest.attestation,
 		"apple-appattest-assertion": appAttest.assertion,
+		"tpm-certify":               kindTPMCertify,
+		"webauthn":                  kindWebAuthn,
 	}
 }
 

@@ -18,7 +18,7 @@ func TestProjectVectors(t *testing.T) {
 
 // sharedSets are the real-world sets of ../shared/vectors whose kinds this
 // build checks.
-var sharedSets = []string{"appattest"}
+var sharedSets = []string{"android", "appattest"}
 
 // TestSharedVectors runs the real-world samples in ../shared/vectors (or
 // $KEYBIND_SHARED_VECTORS). They are not part of the project; when the

@@ -17,8 +17,11 @@ of the check that failed, and the exit status is 1 (2 for bad arguments).`, atte
 // attestCommands lists the formats `keybind attest` verifies.
 func attestCommands() []*command {
 	return []*command{
+		androidCommand(),
 		{name: "apple", summary: "verify an Apple App Attest attestation object", run: runAttestApple},
 		{name: "apple-assertion", summary: "verify an Apple App Attest assertion", run: runAttestAppleAssertion},
+		{name: "tpm", summary: "verify a key certified by a TPM attestation key (go-attestation)", run: runAttestTPM},
+		{name: "webauthn", summary: "verify a WebAuthn registration (attestation object and clientDataJSON)", run: runAttestWebAuthn},
 	}
 }
 

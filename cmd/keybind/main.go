@@ -29,10 +29,11 @@ type command struct {
 	run func(env *env, args []string) int
 }
 
-// env is what a command may touch: its output streams. Tests run commands
-// with buffers.
+// env is what a command may touch: its input and output streams. Tests run
+// commands with buffers (a nil stdin reads as empty).
 type env struct {
 	stdout, stderr io.Writer
+	stdin          io.Reader
 }
 
 func (e *env) errorf(format string, args ...any) {
@@ -45,11 +46,12 @@ func commands() []*command {
 		{name: "attest", summary: "verify one attestation and print its verdict and facts", run: runAttest},
 		{name: "serve", summary: "run the keybind server (the verify endpoint and operations routes)", run: runServe},
 		{name: "bench", summary: "measure the verify endpoint against its performance bar", run: runBench},
+		{name: "admin", summary: "administer a data directory (export, import)", run: runAdmin},
 	}
 }
 
 func main() {
-	os.Exit(run(&env{stdout: os.Stdout, stderr: os.Stderr}, os.Args[1:]))
+	os.Exit(run(&env{stdout: os.Stdout, stderr: os.Stderr, stdin: os.Stdin}, os.Args[1:]))
 }
 
 func run(e *env, args []string) int {

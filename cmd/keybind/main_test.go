@@ -34,7 +34,7 @@ func TestHelp(t *testing.T) {
 			t.Errorf("keybind %s --help: status %d, stdout %q, stderr %q", c.name, st, out, errOut)
 		}
 	}
-	for _, sub := range [][]string{{"vectors", "run"}} {
+	for _, sub := range [][]string{{"vectors", "run"}, {"admin", "export"}, {"admin", "import"}} {
 		st, out, errOut := keybind(t, append(sub, "--help")...)
 		if st != 0 || !strings.Contains(out, "Usage: keybind "+strings.Join(sub, " ")) {
 			t.Errorf("keybind %v --help: status %d, stdout %q, stderr %q", sub, st, out, errOut)

@@ -28,7 +28,10 @@ type setFunc func(s *Set) error
 // sets lists every set the generator makes, by folder name.
 func sets() map[string]setFunc {
 	return map[string]setFunc{
+		"android":   androidSet,
 		"appattest": appAttestSet,
+		"tpm":       genTPM,
+		"webauthn":  genWebAuthn,
 	}
 }
 
