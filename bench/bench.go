@@ -8,13 +8,16 @@
 // Figures are rates per CPU-second, and the bar of the product is stated as
 // ratios between them measured side by side in one run (Bar):
 //
-//	srv, err := bench.StartServer(ctx, "keybind", "--key", "bench:verify:"+key)
+//	srv, err := bench.StartServer(ctx, bench.ServerOptions{Binary: "keybind", Args: []string{"--key", "bench:verify:" + key}})
 //	defer srv.Stop()
 //	ceiling, _ := bench.Crypto(bench.CryptoP256, time.Second)
-//	w, _ := bench.NewWorkload("ecdsa-p256", 16, 64)
+//	w, _ := bench.NewWorkload("ecdsa-p256", 16, 64, 256) // 16 items, 64 bodies, 256 keys
 //	res, _ := bench.LoadHTTP(ctx, bench.HTTPConfig{URL: srv.URL + "/v1/verify", Key: key,
 //		Workload: w, Connections: 32, Duration: 5 * time.Second, ServerCPU: srv.CPU})
 //	ratio := res.ItemsPerServerCPUSecond() / ceiling.PerCPUSecond()
+//
+// Bar runs the whole bar of the verify endpoint and is what `keybind bench`
+// prints.
 package bench
 
 import (
