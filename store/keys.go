@@ -35,11 +35,15 @@ type Kind byte
 //	0x21  attempt               attempt                                  sign-in attempt
 //	0x22  sign-in state         tenant, user                             the user's pending attempt and back-off
 //	0x23  TPM activation        enrollment                               pending TPM credential activation (taken once)
+//	0x24  request nonce         credential, nonce                        empty (a device request's nonce, kept for its time window)
+//	0x25  request counter       credential                               the highest signature counter of the credential's device requests
 //	0x30  audit                 sequence                                 audit record
 //	0x31  audit by tenant       tenant, time, sequence                   empty (index)
 //	0x32  audit by user         tenant, user, time, sequence             empty (index)
 //	0x40  session               session                                  session (data and expiry)
 //	0x41  expiry                time, key                                empty (the key is deleted after time)
+//	0x50  API key               SHA-256 of the key                       API key record (tenant, role, name; never the key)
+//	0x51  tenant API key        tenant, key id                           SHA-256 of the key (index: the API keys of a tenant)
 const (
 	KindMeta           Kind = 0x01
 	KindTenant         Kind = 0x10
@@ -55,11 +59,15 @@ const (
 	KindAttempt        Kind = 0x21
 	KindSignInState    Kind = 0x22
 	KindTPMActivation  Kind = 0x23
+	KindRequestNonce   Kind = 0x24
+	KindRequestCounter Kind = 0x25
 	KindAudit          Kind = 0x30
 	KindAuditByTenant  Kind = 0x31
 	KindAuditByUser    Kind = 0x32
 	KindSession        Kind = 0x40
 	KindExpiry         Kind = 0x41
+	KindAPIKey         Kind = 0x50
+	KindTenantAPIKey   Kind = 0x51
 )
 
 // MaxComponent is the largest text or byte component of a key.
@@ -90,11 +98,15 @@ var layouts = map[Kind][]part{
 	KindAttempt:        {partBytes},
 	KindSignInState:    {partBytes, partBytes},
 	KindTPMActivation:  {partBytes},
+	KindRequestNonce:   {partBytes, partBytes},
+	KindRequestCounter: {partBytes},
 	KindAudit:          {partU64},
 	KindAuditByTenant:  {partBytes, partU64, partU64},
 	KindAuditByUser:    {partBytes, partBytes, partU64, partU64},
 	KindSession:        {partBytes},
 	KindExpiry:         {partU64, partBytes},
+	KindAPIKey:         {partBytes},
+	KindTenantAPIKey:   {partBytes, partBytes},
 }
 
 // Key is an encoded key of the schema.
@@ -241,8 +253,14 @@ func AttemptKey(attempt string) Key          { return key(KindAttempt, attempt) 
 func SignInStateKey(tenant, user string) Key { return key(KindSignInState, tenant, user) }
 func SessionKey(session string) Key          { return key(KindSession, session) }
 func TPMActivationKey(enrollment string) Key { return key(KindTPMActivation, enrollment) }
-func metaKey(name string) Key                { return key(KindMeta, name) }
-func auditKey(seq uint64) Key                { return binary.BigEndian.AppendUint64(Key{byte(KindAudit)}, seq) }
+func RequestNonceKey(credential string, nonce []byte) Key {
+	return key(KindRequestNonce, credential, string(nonce))
+}
+func RequestCounterKey(credential string) Key { return key(KindRequestCounter, credential) }
+func APIKeyKey(hash []byte) Key               { return key(KindAPIKey, string(hash)) }
+func TenantAPIKeyKey(tenant, id string) Key   { return key(KindTenantAPIKey, tenant, id) }
+func metaKey(name string) Key                 { return key(KindMeta, name) }
+func auditKey(seq uint64) Key                 { return binary.BigEndian.AppendUint64(Key{byte(KindAudit)}, seq) }
 func expiryKey(at uint64, target Key) Key {
 	return appendBytes(binary.BigEndian.AppendUint64(Key{byte(KindExpiry)}, at), target)
 }

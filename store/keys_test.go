@@ -31,6 +31,10 @@ func TestKeyConstructorsDecode(t *testing.T) {
 		"sign-in state":   {SignInStateKey("t", "u"), KindSignInState, []string{"t", "u"}},
 		"session":         {SessionKey("s"), KindSession, []string{"s"}},
 		"tpm activation":  {TPMActivationKey("e"), KindTPMActivation, []string{"e"}},
+		"request nonce":   {RequestNonceKey("c", []byte{9, 0}), KindRequestNonce, []string{"c", "\x09\x00"}},
+		"request counter": {RequestCounterKey("c"), KindRequestCounter, []string{"c"}},
+		"api key":         {APIKeyKey([]byte{1, 2}), KindAPIKey, []string{"\x01\x02"}},
+		"tenant api key":  {TenantAPIKeyKey("t", "k"), KindTenantAPIKey, []string{"t", "k"}},
 		"empty parts":     {UserKey("", ""), KindUser, []string{"", ""}},
 	}
 	for name, c := range keys {

@@ -100,6 +100,12 @@ type Options struct {
 	// Logf receives Pebble's error messages; nil discards them. Pebble's
 	// informational messages are always discarded.
 	Logf func(format string, args ...any)
+	// Observe, when set, receives the latency of every operation: "update"
+	// (locks, the function and the durable commit), "commit" (the durable
+	// commit alone), "view", "get", "scan" and "evidence". It is called on
+	// the operation's goroutine and must be fast and safe for concurrent
+	// use (a metrics histogram).
+	Observe func(op string, d time.Duration)
 }
 
 // lockStripes is the number of per-key lock stripes. Keys hash to a stripe;
@@ -119,6 +125,8 @@ type Store struct {
 	// closing is held shared by every operation and exclusively by Close.
 	closing sync.RWMutex
 	closed  bool
+
+	observe func(op string, d time.Duration)
 
 	updates atomic.Uint64 // acknowledged updates that wrote something
 }
@@ -147,7 +155,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	s := &Store{db: db, comp: comp, seed: maphash.MakeSeed()}
+	s := &Store{db: db, comp: comp, seed: maphash.MakeSeed(), observe: opts.Observe}
 	s.commit = newCommitter(db, opts.Durability)
 	if err := s.init(); err != nil {
 		s.commit.close()
@@ -267,6 +275,9 @@ func (s *Store) stripes(keys []Key) ([]int, error) {
 // deadlock; fn must not call other Store methods that lock (Update, View,
 // PutSession, Sweep) or it may wait for itself.
 func (s *Store) Update(keys []Key, fn func(tx *Tx) error) error {
+	if s.observe != nil {
+		defer s.observed("update", time.Now())
+	}
 	if err := s.enter(); err != nil {
 		return err
 	}
@@ -293,6 +304,9 @@ func (s *Store) Update(keys []Key, fn func(tx *Tx) error) error {
 // View locks keys shared and runs fn. Because writers hold their keys until
 // their batch is durable, what fn reads of the locked keys is durable.
 func (s *Store) View(keys []Key, fn func(r Reader) error) error {
+	if s.observe != nil {
+		defer s.observed("view", time.Now())
+	}
 	if err := s.enter(); err != nil {
 		return err
 	}
@@ -316,6 +330,9 @@ func (s *Store) View(keys []Key, fn func(r Reader) error) error {
 // absent). It sees every acknowledged write, and possibly a write whose
 // commit is still syncing; use View when that matters.
 func (s *Store) Get(k Key, v any) error {
+	if s.observe != nil {
+		defer s.observed("get", time.Now())
+	}
 	if err := s.enter(); err != nil {
 		return err
 	}
@@ -325,6 +342,9 @@ func (s *Store) Get(k Key, v any) error {
 
 // Has reports whether k holds a value, without locking (as Get).
 func (s *Store) Has(k Key) (bool, error) {
+	if s.observe != nil {
+		defer s.observed("get", time.Now())
+	}
 	if err := s.enter(); err != nil {
 		return false, err
 	}
@@ -336,6 +356,9 @@ func (s *Store) Has(k Key) (bool, error) {
 // value (valid only during the call; decode it with Unmarshal). fn returns
 // Stop to end the scan early. Scan does not lock.
 func (s *Store) Scan(prefix Key, fn func(k Key, value []byte) error) error {
+	if s.observe != nil {
+		defer s.observed("scan", time.Now())
+	}
 	if err := s.enter(); err != nil {
 		return err
 	}
@@ -345,6 +368,9 @@ func (s *Store) Scan(prefix Key, fn func(k Key, value []byte) error) error {
 
 // Evidence returns the decompressed evidence stored at k by Tx.PutEvidence.
 func (s *Store) Evidence(k Key) ([]byte, error) {
+	if s.observe != nil {
+		defer s.observed("evidence", time.Now())
+	}
 	if err := s.enter(); err != nil {
 		return nil, err
 	}
@@ -648,12 +674,20 @@ func (s *Store) apply(tx *Tx) error {
 			return err
 		}
 	}
-	if err := s.commit.commit(b); err != nil {
+	start := time.Now()
+	err := s.commit.commit(b)
+	if s.observe != nil {
+		s.observe("commit", time.Since(start))
+	}
+	if err != nil {
 		return fmt.Errorf("store: commit: %w", err)
 	}
 	s.updates.Add(1)
 	return nil
 }
+
+// observed reports the latency of an operation started at start.
+func (s *Store) observed(op string, start time.Time) { s.observe(op, time.Since(start)) }
 
 func unixNanos(t time.Time) uint64 {
 	n := t.UnixNano()
