@@ -381,7 +381,7 @@ func (e *Engine) userCredentials(tenant, user string) ([]Credential, error) {
 // left). The key id stays registered: a key is registered once, ever.
 // The caller holds the credential's and the device's locks.
 func (e *Engine) deleteCredential(tx *store.Tx, c *Credential) error {
-	for _, k := range []store.Key{store.CredentialKey(c.ID), store.UserCredentialKey(c.Tenant, c.User, c.ID), store.EvidenceKey(c.ID)} {
+	for _, k := range []store.Key{store.CredentialKey(c.ID), store.UserCredentialKey(c.Tenant, c.User, c.ID), store.EvidenceKey(c.ID), store.RequestCounterKey(c.ID)} {
 		if err := tx.Delete(k); err != nil {
 			return err
 		}

@@ -94,22 +94,26 @@ type Config struct {
 	MultiTenantDevices bool
 	// AttemptRetention: see DefaultAttemptRetention.
 	AttemptRetention time.Duration
+	// RequestWindow is how far a device request's timestamp may be from
+	// the clock (AuthenticateRequest); default DefaultRequestWindow.
+	RequestWindow time.Duration
 }
 
 // Engine applies the rules. Its methods are safe for concurrent use.
 type Engine struct {
-	st          *store.Store
-	clock       Clock
-	rand        io.Reader
-	verifiers   map[string]AttestationVerifier
-	sigs        SignatureVerifier
-	roots       map[string][]*x509.Certificate
-	tpmRoots    []*x509.Certificate
-	tpmCache    *attest.CertCache
-	multiTenant bool
-	retention   time.Duration
-	randMu      sync.Mutex
-	waits       notifier
+	st            *store.Store
+	clock         Clock
+	rand          io.Reader
+	verifiers     map[string]AttestationVerifier
+	sigs          SignatureVerifier
+	roots         map[string][]*x509.Certificate
+	tpmRoots      []*x509.Certificate
+	tpmCache      *attest.CertCache
+	multiTenant   bool
+	retention     time.Duration
+	requestWindow time.Duration
+	randMu        sync.Mutex
+	waits         notifier
 }
 
 // New returns an engine over cfg.Store.
@@ -138,6 +142,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if e.retention <= 0 {
 		e.retention = DefaultAttemptRetention
+	}
+	if e.requestWindow = cfg.RequestWindow; e.requestWindow <= 0 {
+		e.requestWindow = DefaultRequestWindow
 	}
 	for format, v := range cfg.Verifiers {
 		if err := formatKnown(format); err != nil {

@@ -30,6 +30,7 @@ const (
 	KindGone                        // 410: expired (enrollment challenge, sign-in attempt)
 	KindTooManyRequests             // 429: back off (Error.RetryAfter says how long)
 	KindUnavailable                 // 503: storage unavailable (closed, I/O error)
+	KindUnauthenticated             // 401: a device request whose signature, time or nonce does not hold
 )
 
 func (k Kind) String() string {
@@ -48,6 +49,8 @@ func (k Kind) String() string {
 		return "too_many_requests"
 	case KindUnavailable:
 		return "unavailable"
+	case KindUnauthenticated:
+		return "unauthenticated"
 	}
 	return "internal"
 }
@@ -148,6 +151,14 @@ const (
 	CodeSignInReplay     Code = "signin.replay" // an App Attest counter that did not rise
 	CodeSignInNotTarget  Code = "signin.not_targeted"
 	CodeSignInFormat     Code = "signin.format_not_allowed" // the tenant's policy no longer has the section a WebAuthn credential's answers are checked under
+
+	CodeAPIKeyNotFound Code = "apikey.not_found"
+	CodeAPIKeyLimit    Code = "apikey.limit" // the tenant has the most API keys allowed
+
+	CodeRequestCredential Code = "request.unknown_credential" // a device request names no enrolled credential
+	CodeRequestTimestamp  Code = "request.timestamp"          // a device request's time is outside the window
+	CodeRequestReplay     Code = "request.replay"             // a device request's nonce (or signature counter) was seen before
+	CodeRequestSignature  Code = "request.bad_signature"      // a device request's signature does not verify
 )
 
 func errorf(code Code, kind Kind, format string, args ...any) *Error {
