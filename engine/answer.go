@@ -97,6 +97,7 @@ type signatures struct {
 	assertions AssertionVerifier
 	appIDs     func(cred *Credential) []string
 	webauthn   func(cred *Credential) *WebAuthnPolicy
+	plain      func(key crypto.PublicKey, message, signature []byte) (handled, valid bool)
 }
 
 // MaxSignature bounds a signature or assertion.
@@ -143,6 +144,14 @@ func (s signatures) VerifyAnswer(cred *Credential, message []byte, proof Proof) 
 			return 0, attestationError(err)
 		}
 		return n, nil
+	}
+	if s.plain != nil {
+		if handled, valid := s.plain(key, message, proof.Signature); handled {
+			if !valid {
+				return 0, errorf(CodeSignInSignature, KindForbidden, "the answer's signature does not verify with the credential key")
+			}
+			return 0, nil
+		}
 	}
 	if !verifySignature(key, message, proof.Signature) {
 		return 0, errorf(CodeSignInSignature, KindForbidden, "the answer's signature does not verify with the credential key")

@@ -35,6 +35,7 @@
 package engine
 
 import (
+	"crypto"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
@@ -81,6 +82,14 @@ type Config struct {
 	// default AppAttestAssertions).
 	Signatures SignatureVerifier
 	Assertions AssertionVerifier
+	// PlainSignatures, when set, checks the plain signatures of the
+	// built-in verifier (answers and device requests of keys that sign
+	// AnswerMessage directly, not App Attest or WebAuthn assertions) before
+	// the standard library does: handled false leaves the key to the
+	// standard library; otherwise valid is the verdict. The server sends
+	// the keys its batched verification pipeline knows (ECDSA P-256,
+	// Ed25519) through it.
+	PlainSignatures func(key crypto.PublicKey, message, signature []byte) (handled, valid bool)
 	// Roots are named trust anchors a tenant's attestation policy may opt
 	// into (ExtraRoots), such as a development root for a demo tenant.
 	Roots map[string][]*x509.Certificate
@@ -163,7 +172,7 @@ func New(cfg Config) (*Engine, error) {
 		if assertions == nil {
 			assertions = AppAttestAssertions()
 		}
-		e.sigs = signatures{assertions: assertions, appIDs: e.appIDsOf, webauthn: e.webauthnPolicyOf}
+		e.sigs = signatures{assertions: assertions, appIDs: e.appIDsOf, webauthn: e.webauthnPolicyOf, plain: cfg.PlainSignatures}
 	}
 	return e, nil
 }
