@@ -21,6 +21,10 @@ const (
 	// RoleAdmin administers its tenant (and may do what an auth server
 	// does).
 	RoleAdmin Role = "admin"
+	// RoleOperator runs the server: it creates tenants, issues their first
+	// keys and administers any tenant. Its keys are configured on the
+	// server (ParseOperatorKey), never stored, and belong to no tenant.
+	RoleOperator Role = "operator"
 )
 
 // Principal is the authenticated caller of a request: the tenant its API
@@ -109,6 +113,26 @@ func ParseStaticKeys(specs []string) (*StaticKeys, error) {
 		sk.byHash[h] = Principal{Tenant: tenant, Role: Role(role), KeyID: "static:" + hex.EncodeToString(h[:4])}
 	}
 	return sk, nil
+}
+
+// ParseOperatorKey parses the operator's key: the key itself (at least 16
+// characters) or "sha256:HEX", its SHA-256. The key id reported in logs is
+// "operator:" followed by the first 8 hex digits of the key's hash.
+func ParseOperatorKey(spec string) (*StaticKeys, error) {
+	var h [32]byte
+	if hx, ok := strings.CutPrefix(spec, "sha256:"); ok {
+		b, err := hex.DecodeString(hx)
+		if err != nil || len(b) != 32 {
+			return nil, fmt.Errorf("operator key: sha256: wants 64 hex digits")
+		}
+		copy(h[:], b)
+	} else {
+		if len(spec) < 16 {
+			return nil, fmt.Errorf("operator key: a key must have at least 16 characters")
+		}
+		h = HashKey([]byte(spec))
+	}
+	return &StaticKeys{byHash: map[[32]byte]Principal{h: {Role: RoleOperator, KeyID: "operator:" + hex.EncodeToString(h[:4])}}}, nil
 }
 
 // Len returns the number of keys.

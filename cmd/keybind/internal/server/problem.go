@@ -59,6 +59,7 @@ const (
 	CodeMethodNotAllowed = "http.method_not_allowed"
 	CodeMediaType        = "http.unsupported_media_type"
 	CodeTooManyConns     = "http.too_many_connections"
+	CodeRateLimited      = "http.rate_limited"
 	CodeOverloaded       = "server.overloaded"
 	CodeInternal         = "server.internal"
 	CodeUnavailable      = "server.unavailable"

@@ -24,6 +24,7 @@ type node struct {
 type route struct {
 	Route
 	params   []string
+	limiter  *keyLimiter
 	requests [600]atomic.Pointer[Counter] // by status
 	latency  *Histogram
 }
@@ -35,6 +36,7 @@ type param struct {
 
 type router struct {
 	root    node
+	all     []*route
 	byName  map[string]bool
 	maxBody int
 }
@@ -89,6 +91,7 @@ func (rt *router) add(r *route) {
 	sort.Strings(ms)
 	n.allow = strings.Join(ms, ", ")
 	rt.maxBody = max(rt.maxBody, r.BodyLimit)
+	rt.all = append(rt.all, r)
 }
 
 // lookup finds the route for method and path, filling params. It returns

@@ -70,6 +70,12 @@ type Config struct {
 	Logger *slog.Logger
 	// Version is reported by /healthz.
 	Version string
+	// RateLimit bounds the requests of one API key to the routes that need
+	// a key, except POST /v1/verify, which VerifyRateLimit bounds (the
+	// verify pipeline also refuses work past its queue). A key over its
+	// limit is answered 429 http.rate_limited with Retry-After. The zero
+	// value sets no limit.
+	RateLimit, VerifyRateLimit RateLimit
 }
 
 func (c Config) withDefaults() Config {
@@ -141,14 +147,17 @@ type Server struct {
 	readyChecks []readyCheck
 	codeStatus  []codeStatus
 
-	verify     *verifyAPI
-	tls        *tls.Config
-	ln         net.Listener
-	addr       net.Addr
-	unmatched  *route
-	panics     *Counter
-	inflight   *Gauge
-	connRefuse *Counter
+	verify      *verifyAPI
+	limiter     *keyLimiter
+	vlimiter    *keyLimiter
+	tls         *tls.Config
+	ln          net.Listener
+	addr        net.Addr
+	unmatched   *route
+	panics      *Counter
+	inflight    *Gauge
+	connRefuse  *Counter
+	rateLimited *Counter
 }
 
 type readyCheck struct {
@@ -164,11 +173,13 @@ type codeStatus struct {
 // New returns a server with the operations routes registered.
 func New(cfg Config) *Server {
 	cfg = cfg.withDefaults()
-	s := &Server{cfg: cfg, log: cfg.Logger, metrics: NewMetrics(), started: time.Now()}
+	s := &Server{cfg: cfg, log: cfg.Logger, metrics: NewMetrics(), started: time.Now(),
+		limiter: newKeyLimiter(cfg.RateLimit), vlimiter: newKeyLimiter(cfg.VerifyRateLimit)}
 	s.ctxPool.New = func() any { return &Ctx{s: s} }
 	s.panics = s.metrics.Counter("keybind_http_panics_total", "Handler panics recovered (each one a bug, logged with its stack).")
 	s.inflight = s.metrics.Gauge("keybind_http_requests_in_flight", "Requests being served.")
 	s.connRefuse = s.metrics.Counter("keybind_http_connections_refused_total", "Connections refused over the connection limits.")
+	s.rateLimited = s.metrics.Counter("keybind_http_rate_limited_total", "Requests refused because their API key was over its rate.")
 	s.unmatched = s.newRoute(Route{Name: "unmatched"})
 	s.http = &fasthttp.Server{
 		Handler:                       s.serve,
@@ -261,7 +272,10 @@ func (s *Server) newRoute(r Route) *route {
 	if r.BodyLimit <= 0 {
 		r.BodyLimit = s.cfg.BodyLimit
 	}
-	rt := &route{Route: r}
+	rt := &route{Route: r, limiter: s.limiter}
+	if r.Path == "/v1/verify" {
+		rt.limiter = s.vlimiter
+	}
 	rt.latency = s.metrics.Histogram("keybind_http_request_duration_seconds", "Time to serve a request, by route.", DurationBuckets, Label{"route", r.Name})
 	return rt
 }
@@ -402,12 +416,33 @@ func (s *Server) authenticate(c *Ctx, rt *route) *Problem {
 	}
 	for _, r := range rt.Roles {
 		if r == p.Role {
+			if wait, ok := rt.limiter.allow(p.KeyID); !ok {
+				s.rateLimited.Inc()
+				return &Problem{Status: fasthttp.StatusTooManyRequests, Code: CodeRateLimited, Detail: "this API key is over its request rate", RetryAfter: wait}
+			}
 			c.Principal = p
 			return nil
 		}
 	}
 	return Problemf(fasthttp.StatusForbidden, CodeForbidden, "a %s key may not call this route", p.Role)
 }
+
+// Routes returns the registered routes, in the order of registration.
+func (s *Server) Routes() []Route {
+	out := make([]Route, len(s.router.all))
+	for i, r := range s.router.all {
+		out[i] = r.Route
+	}
+	return out
+}
+
+// Draining reports whether the server is shutting down.
+func (s *Server) Draining() bool { return s.draining.Load() }
+
+// SetAuthenticator replaces Config.Authenticator (for an authenticator
+// that needs resources made after the server, such as the engine's keys).
+// Call it before Listen.
+func (s *Server) SetAuthenticator(a Authenticator) { s.cfg.Authenticator = a }
 
 // UseTLS makes the server speak HTTPS with cfg. Call it before Listen.
 func (s *Server) UseTLS(cfg *tls.Config) { s.tls = cfg }
