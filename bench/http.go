@@ -269,6 +269,7 @@ type Server struct {
 	cmd  *exec.Cmd
 	done chan error
 	logs *tail
+	data string
 }
 
 // ServerOptions say how to run a keybind server for a benchmark.
@@ -285,9 +286,22 @@ type ServerOptions struct {
 }
 
 // StartServer runs `keybind serve --addr 127.0.0.1:0 --log-format json
-// args…` and waits until it serves.
+// args…` on a new temporary data directory (removed by Stop) and waits
+// until it serves.
 func StartServer(ctx context.Context, opts ServerOptions) (*Server, error) {
-	cmd := exec.Command(opts.Binary, append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json", "--log-level", "info"}, opts.Args...)...)
+	data, err := os.MkdirTemp("", "keybind-bench-data-")
+	if err != nil {
+		return nil, err
+	}
+	srv, err := startServer(ctx, opts, data)
+	if err != nil {
+		os.RemoveAll(data)
+	}
+	return srv, err
+}
+
+func startServer(ctx context.Context, opts ServerOptions, data string) (*Server, error) {
+	cmd := exec.Command(opts.Binary, append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json", "--log-level", "info", "--data", data}, opts.Args...)...)
 	if opts.Procs > 0 {
 		cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(opts.Procs))
 	}
@@ -298,7 +312,7 @@ func StartServer(ctx context.Context, opts ServerOptions) (*Server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	s := &Server{cmd: cmd, done: make(chan error, 1), logs: &tail{}}
+	s := &Server{cmd: cmd, done: make(chan error, 1), logs: &tail{}, data: data}
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -327,21 +341,26 @@ func StartServer(ctx context.Context, opts ServerOptions) (*Server, error) {
 		return nil, fmt.Errorf("bench: keybind serve exited: %v\n%s", err, s.logs)
 	case <-time.After(30 * time.Second):
 		cmd.Process.Kill()
+		<-s.done
 		return nil, fmt.Errorf("bench: keybind serve did not start\n%s", s.logs)
 	case <-ctx.Done():
 		cmd.Process.Kill()
+		<-s.done
 		return nil, ctx.Err()
 	}
 }
 
-// Stop stops the server with SIGTERM (a graceful shutdown) and waits for it.
+// Stop stops the server with SIGTERM (a graceful shutdown), waits for it
+// and removes its data directory.
 func (s *Server) Stop() error {
+	defer os.RemoveAll(s.data)
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-s.done:
 		return err
 	case <-time.After(30 * time.Second):
 		s.cmd.Process.Kill()
+		<-s.done
 		return fmt.Errorf("bench: keybind serve did not stop\n%s", s.logs)
 	}
 }

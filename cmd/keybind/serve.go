@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,6 +20,8 @@ import (
 	"time"
 
 	"github.com/keybind/keybind/cmd/keybind/internal/server"
+	"github.com/keybind/keybind/engine"
+	"github.com/keybind/keybind/store"
 	"github.com/keybind/keybind/verify"
 )
 
@@ -44,6 +48,16 @@ type serveOptions struct {
 	keyCache                     int
 	keys                         stringList
 	keysFile                     string
+	data                         string
+	operatorKey                  string
+	roots                        stringList
+	tpmVendorRoots               string
+	multiTenantDevices           bool
+	rateLimit, verifyRateLimit   float64
+	rateBurst, verifyRateBurst   int
+	pollInterval, maxWait        time.Duration
+	requestWindow                time.Duration
+	phoneBodyLimit               int
 	logLevel, logFormat          string
 	config                       string
 }
@@ -51,27 +65,55 @@ type serveOptions struct {
 func serveFlags(e *env) (*flag.FlagSet, *serveOptions) {
 	o := &serveOptions{}
 	fs := newFlags(e, "keybind serve [flags]", `
-Start the keybind server: the stateless verify endpoint (POST /v1/verify)
-and the operations routes (/healthz, /readyz, /metrics, /v1/openapi.json).
-It stops on SIGINT or SIGTERM: it stops accepting, lets the requests in
-flight finish, then closes its resources (a second signal stops it at once).
+Start the keybind server on its data directory (--data, a Pebble database,
+created when absent): the API of auth servers (sign-ins, enrollments), of
+phones (attestations, signed requests, answers) and of administrators
+(tenants, policies, users, groups, devices, credentials, API keys, audit,
+export), the stateless verify endpoint (POST /v1/verify) and the
+operations routes (/healthz, /readyz, /metrics, /v1/openapi.json). It stops
+on SIGINT or SIGTERM: it stops accepting, lets the requests in flight
+finish, then closes its resources, the store last (a second signal stops
+it at once).
 
 Every flag can also be set by an environment variable, KEYBIND_ followed
 by the flag's name in capitals with dashes as underscores (KEYBIND_ADDR,
-KEYBIND_BATCH_WAIT, …), or in a JSON config file (--config) whose members
-are the flags' names ({"addr": "0.0.0.0:8443", "keys-file": "keys.txt"}). A flag
+KEYBIND_DATA, …), or in a JSON config file (--config) whose members are the
+flags' names ({"addr": "0.0.0.0:8443", "keys-file": "keys.txt"}). A flag
 wins over the environment, which wins over the file.
 
-API keys (--key, repeatable; KEYBIND_KEYS, comma-separated; --keys-file,
-one per line; all of them count) have the form TENANT:ROLE:KEY, or TENANT:ROLE:sha256:HEX to
-configure only the key's SHA-256 (keys are kept hashed in memory either
-way). ROLE is verify (POST /v1/verify only), auth_server or admin. A
-request presents its key as "Authorization: Bearer KEY". Without keys,
-/v1/verify answers 401 to everyone.
+The operator's key (--operator-key KEY, or sha256:HEX to configure only
+its SHA-256) creates tenants and their first API keys and administers every
+tenant (keybind admin --help). Tenants' API keys are made through the API
+and stored hashed. Static keys (--key, repeatable; KEYBIND_KEYS,
+comma-separated; --keys-file, one per line; all of them count) have the form
+TENANT:ROLE:KEY, or TENANT:ROLE:sha256:HEX; ROLE is verify (POST /v1/verify
+only), auth_server or admin. A request presents its key as "Authorization:
+Bearer KEY". Each key may make --rate-limit requests per second (bursts of
+--rate-burst); POST /v1/verify has its own --verify-rate-limit (0: none,
+the default; the pipeline refuses work past --max-queue).
+
+A tenant's attestation policy may name extra trust anchors configured here
+(--root NAME=FILE.pem, repeatable; KEYBIND_ROOTS, comma-separated), such as
+a development root for a demo tenant. --tpm-vendor-roots is a PEM file of
+the TPM vendors' EK roots trusted for every tenant that trusts EK
+certificates (keybind embeds none).
 
 Serve TLS with --tls-cert and --tls-key; without them the server speaks
 plain HTTP, which is only safe on loopback or behind a TLS proxy.`)
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8443", "`address` to listen on (port 0 picks a free port)")
+	fs.StringVar(&o.data, "data", "keybind-data", "data `directory` (Pebble; created when absent; one process at a time)")
+	fs.StringVar(&o.operatorKey, "operator-key", "", "the operator's `key` (at least 16 characters) or sha256:HEX")
+	fs.Var(&o.roots, "root", "a named trust anchor `NAME=FILE.pem` tenants' policies may name in extra_roots (repeatable)")
+	fs.StringVar(&o.tpmVendorRoots, "tpm-vendor-roots", "", "PEM `file` of TPM vendor EK roots trusted for every tenant")
+	fs.BoolVar(&o.multiTenantDevices, "multi-tenant-devices", false, "let a device hold one account in each of several tenants")
+	fs.Float64Var(&o.rateLimit, "rate-limit", 100, "requests per second allowed to one API key (0: no limit), except POST /v1/verify")
+	fs.IntVar(&o.rateBurst, "rate-burst", 200, "requests one API key may make in a burst")
+	fs.Float64Var(&o.verifyRateLimit, "verify-rate-limit", 0, "POST /v1/verify requests per second allowed to one API key (0: no limit)")
+	fs.IntVar(&o.verifyRateBurst, "verify-rate-burst", 0, "POST /v1/verify requests one API key may make in a burst (0: twice the rate)")
+	fs.DurationVar(&o.pollInterval, "poll-interval", 2*time.Second, "how often auth servers are told to poll a sign-in's outcome")
+	fs.DurationVar(&o.maxWait, "max-wait", 30*time.Second, "longest wait of a long poll of a sign-in's outcome")
+	fs.DurationVar(&o.requestWindow, "request-window", 5*time.Minute, "how far a phone's signed request may be from the server's clock")
+	fs.IntVar(&o.phoneBodyLimit, "phone-body-limit", 256<<10, "request body limit of the enrollment routes in `bytes` (attestations)")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate chain `file` for TLS")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "PEM private key `file` for TLS")
 	fs.DurationVar(&o.readTimeout, "read-timeout", 10*time.Second, "time allowed to read a request")
@@ -119,8 +161,37 @@ func runServe(e *env, args []string) int {
 		e.errorf("serve: %v", err)
 		return 2
 	}
-	if keys.Len() == 0 {
-		log.Warn("no API keys configured: /v1/verify answers 401 to every request (see keybind serve --help, --key)")
+	auth := server.Authenticators{keys}
+	if o.operatorKey != "" {
+		op, err := server.ParseOperatorKey(o.operatorKey)
+		if err != nil {
+			e.errorf("serve: %v", err)
+			return 2
+		}
+		auth = append(server.Authenticators{op}, auth...)
+	} else {
+		log.Warn("no operator key: tenants cannot be created through the API (see keybind serve --help, --operator-key)")
+	}
+	roots, err := loadRoots(o)
+	if err != nil {
+		e.errorf("serve: %v", err)
+		return 2
+	}
+	var tlsConfig *tls.Config
+	if o.tlsCert != "" || o.tlsKey != "" {
+		cert, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
+		if err != nil {
+			e.errorf("serve: TLS: %v", err)
+			return 2
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	var tpmRoots []*x509.Certificate
+	if o.tpmVendorRoots != "" {
+		if tpmRoots, err = readPEMCertificates(o.tpmVendorRoots); err != nil {
+			e.errorf("serve: --tpm-vendor-roots: %v", err)
+			return 2
+		}
 	}
 
 	s := server.New(server.Config{
@@ -132,31 +203,66 @@ func runServe(e *env, args []string) int {
 		MaxConns:        o.maxConns,
 		MaxConnsPerIP:   o.maxConnsPerIP,
 		BodyLimit:       o.bodyLimit,
-		Authenticator:   keys,
 		Logger:          log,
 		Version:         version,
+		RateLimit:       server.RateLimit{Rate: o.rateLimit, Burst: o.rateBurst},
+		VerifyRateLimit: server.RateLimit{Rate: o.verifyRateLimit, Burst: o.verifyRateBurst},
 	})
+	st, err := store.Open(o.data, store.Options{
+		Observe: s.StoreObserver(),
+		Logf:    func(format string, args ...any) { log.Error(fmt.Sprintf(format, args...), "component", "pebble") },
+	})
+	if err != nil {
+		e.errorf("serve: %v", err)
+		return 1
+	}
+	// Registered first, so closed last: after the drain and every other
+	// resource.
+	s.OnShutdown(st.Close)
 	p := verify.New(verify.Options{Workers: o.workers, MaxBatch: o.batchSize, MaxWait: o.batchWait, MaxQueue: o.maxQueue})
+	eng, err := engine.New(engine.Config{
+		Store:              st,
+		Verifiers:          engine.Verifiers(),
+		PlainSignatures:    server.PipelineSignatures(p, o.keyCache),
+		Roots:              roots,
+		TPMVendorRoots:     tpmRoots,
+		MultiTenantDevices: o.multiTenantDevices,
+		RequestWindow:      o.requestWindow,
+	})
+	if err != nil {
+		e.errorf("serve: %v", err)
+		p.Close()
+		st.Close()
+		return 2
+	}
+	engineKeys := server.NewEngineKeys(eng, o.keyCache)
+	s.SetAuthenticator(append(auth, engineKeys))
 	s.EnableVerify(server.VerifyConfig{
 		Pipeline:        p,
+		Keys:            server.EngineKeyResolver(eng),
 		MaxItems:        o.verifyMaxItems,
 		BodyLimit:       o.verifyBodyLimit,
 		CredentialCache: o.keyCache,
 		PublicKeyCache:  o.keyCache,
 	})
-	if o.tlsCert != "" || o.tlsKey != "" {
-		cert, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
-		if err != nil {
-			e.errorf("serve: TLS: %v", err)
-			p.Close()
-			return 2
-		}
-		s.UseTLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	s.EnableEngine(server.EngineConfig{
+		Engine:         eng,
+		Store:          st,
+		Keys:           engineKeys,
+		PollInterval:   o.pollInterval,
+		MaxWait:        o.maxWait,
+		PhoneBodyLimit: o.phoneBodyLimit,
+	})
+	// Until Serve runs, nothing closes them: a failure below closes them
+	// itself.
+	closeAll := func() { p.Close(); st.Close() }
+	if tlsConfig != nil {
+		s.UseTLS(tlsConfig)
 	}
 	addr, err := s.Listen()
 	if err != nil {
 		e.errorf("serve: %v", err)
-		p.Close()
+		closeAll()
 		return 1
 	}
 	if ta, ok := addr.(*net.TCPAddr); ok && !ta.IP.IsLoopback() && o.tlsCert == "" {
@@ -185,22 +291,23 @@ func applyEnvAndConfig(fs *flag.FlagSet, o *serveOptions) error {
 	fs.VisitAll(func(f *flag.Flag) {
 		// Keys add up from every source; other settings take the first
 		// source that sets them.
-		if (set[f.Name] && f.Name != "key") || err != nil {
+		list := f.Name == "key" || f.Name == "root"
+		if (set[f.Name] && !list) || err != nil {
 			return
 		}
 		env := "KEYBIND_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if f.Name == "key" {
-			env = "KEYBIND_KEYS"
+		if list {
+			env += "S"
 		}
 		v, ok := os.LookupEnv(env)
 		if !ok {
 			return
 		}
 		set[f.Name] = true
-		if f.Name == "key" {
+		if list {
 			for _, k := range strings.Split(v, ",") {
 				if k = strings.TrimSpace(k); k != "" {
-					o.keys = append(o.keys, k)
+					fs.Set(f.Name, k)
 				}
 			}
 			return
@@ -228,8 +335,8 @@ func applyEnvAndConfig(fs *flag.FlagSet, o *serveOptions) error {
 		if set[name] {
 			continue
 		}
-		if name == "key" {
-			return fmt.Errorf("%s: keep API keys in a keys file (\"keys-file\"), not in the config", o.config)
+		if name == "key" || name == "operator-key" {
+			return fmt.Errorf("%s: keep API keys in a keys file (\"keys-file\") or the environment, not in the config", o.config)
 		}
 		var v any
 		if err := json.Unmarshal(raw, &v); err != nil {
@@ -246,8 +353,14 @@ func applyEnvAndConfig(fs *flag.FlagSet, o *serveOptions) error {
 		default:
 			return fmt.Errorf("%s: %s: want a string, a number or a boolean", o.config, name)
 		}
-		if err := fs.Set(name, s); err != nil {
-			return fmt.Errorf("%s: %s: %v", o.config, name, err)
+		values := []string{s}
+		if name == "root" {
+			values = strings.Split(s, ",")
+		}
+		for _, v := range values {
+			if err := fs.Set(name, strings.TrimSpace(v)); err != nil {
+				return fmt.Errorf("%s: %s: %v", o.config, name, err)
+			}
 		}
 	}
 	return nil
@@ -275,6 +388,54 @@ func loadKeys(o *serveOptions) (*server.StaticKeys, error) {
 		}
 	}
 	return server.ParseStaticKeys(specs)
+}
+
+// loadRoots reads the named trust anchors of --root NAME=FILE.
+func loadRoots(o *serveOptions) (map[string][]*x509.Certificate, error) {
+	roots := map[string][]*x509.Certificate{}
+	for _, spec := range o.roots {
+		name, file, ok := strings.Cut(spec, "=")
+		if !ok || name == "" || file == "" {
+			return nil, fmt.Errorf("--root %q: want NAME=FILE.pem", spec)
+		}
+		if _, dup := roots[name]; dup {
+			return nil, fmt.Errorf("--root: %q is configured twice", name)
+		}
+		certs, err := readPEMCertificates(file)
+		if err != nil {
+			return nil, fmt.Errorf("--root %s: %v", name, err)
+		}
+		roots[name] = certs
+	}
+	return roots, nil
+}
+
+// readPEMCertificates reads the certificates of a PEM file (at least one).
+func readPEMCertificates(path string) ([]*x509.Certificate, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var certs []*x509.Certificate
+	for {
+		var block *pem.Block
+		block, b = pem.Decode(b)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		certs = append(certs, c)
+	}
+	if len(certs) == 0 {
+		return nil, errors.New("no PEM certificate")
+	}
+	return certs, nil
 }
 
 func newLogger(e *env, level, format string) (*slog.Logger, error) {

@@ -62,7 +62,7 @@ type serveProcess struct {
 
 func startServe(t *testing.T, env []string, args ...string) *serveProcess {
 	t.Helper()
-	cmd := exec.Command(keybindBinary(t), append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
+	cmd := exec.Command(keybindBinary(t), append([]string{"serve", "--addr", "127.0.0.1:0", "--data", t.TempDir()}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -192,6 +192,8 @@ func TestServeRefusesBadSettings(t *testing.T) {
 	os.WriteFile(unknown, []byte(`{"adress": "x"}`), 0o600)
 	withKey := filepath.Join(dir, "key.json")
 	os.WriteFile(withKey, []byte(`{"key": "a:verify:0123456789abcdef"}`), 0o600)
+	withOperatorKey := filepath.Join(dir, "operator.json")
+	os.WriteFile(withOperatorKey, []byte(`{"operator-key": "0123456789abcdef"}`), 0o600)
 	for _, c := range []struct {
 		name string
 		env  []string
@@ -205,6 +207,10 @@ func TestServeRefusesBadSettings(t *testing.T) {
 		{"key in the config", nil, []string{"--config", withKey}, "keys file"},
 		{"argument", nil, []string{"now"}, "unexpected argument"},
 		{"bad log level", nil, []string{"--log-level", "loud"}, "--log-level"},
+		{"bad operator key", nil, []string{"--operator-key", "short"}, "operator key"},
+		{"bad root", nil, []string{"--root", "dev"}, "NAME=FILE"},
+		{"missing root file", nil, []string{"--root", "dev=" + filepath.Join(dir, "none.pem")}, "--root dev"},
+		{"operator key in the config", nil, []string{"--config", withOperatorKey}, "keys file"},
 		{"missing TLS files", nil, []string{"--tls-cert", filepath.Join(dir, "none.pem"), "--tls-key", filepath.Join(dir, "none.key")}, "TLS"},
 	} {
 		for _, kv := range c.env {
