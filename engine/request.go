@@ -130,6 +130,10 @@ func (e *Engine) AuthenticateRequest(ctx context.Context, r DeviceRequest) (*Cre
 		if KindOf(err) == KindUnavailable || KindOf(err) == KindInternal || KindOf(err) == KindInvalid {
 			return nil, err
 		}
+		if CodeOf(err) == "assert.counter" {
+			// An App Attest assertion older than the credential's last answer.
+			return nil, &Error{Code: CodeRequestReplay, Kind: KindUnauthenticated, Reason: "the request's assertion counter did not rise: " + err.Error(), Err: err}
+		}
 		return nil, &Error{Code: CodeRequestSignature, Kind: KindUnauthenticated, Reason: "the request signature does not verify: " + err.Error(), Err: err}
 	}
 	nk, ck := store.RequestNonceKey(c.ID, r.Nonce), store.RequestCounterKey(c.ID)

@@ -90,7 +90,9 @@ func (m *mapResolver) delete(tenant, id string) {
 func startServer(t *testing.T, cfg Config, setup func(*Server)) *testServer {
 	t.Helper()
 	logs := &syncBuffer{}
-	cfg.Addr = "127.0.0.1:0"
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:0"
+	}
 	cfg.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if cfg.Authenticator == nil {
 		keys, err := ParseStaticKeys([]string{"tenant-a:verify:" + keyA, "tenant-b:auth_server:" + keyB, "tenant-a:admin:" + keyAdminA})
