@@ -392,3 +392,9 @@ func (ts *testServer) send(req *http.Request) response {
 	}
 	return response{resp.StatusCode, resp.Header, b}
 }
+
+// forgeAndroidKey is an Android key the default policy accepts (user
+// authentication required), attested over challenge.
+func forgeAndroidKey(challenge []byte) forge.AndroidKey {
+	return forge.AndroidKey{Challenge: challenge, UserAuth: true}
+}
