@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -128,16 +130,46 @@ func TestFuzzingClient(t *testing.T) {
 		b, _ := json.Marshal(map[string]any{"items": items})
 		seeds = append(seeds, b)
 	}
+	fuzzServer(t, ts, fuzzTarget{
+		seeds: seeds,
+		paths: []string{"/v1/verify", "/healthz", "/readyz", "/metrics", "/v1/openapi.json", "/", "/v1/", "/v1/verify/x", "/v1//verify",
+			"/v1/verify?x=1", "/%2e%2e/v1/verify", "/v1/ver%00ify", "*", "http://x/v1/verify", strings.Repeat("/a", 2000), "/v1/verify#f", "/\xff\xfe"},
+		headers: []string{"Authorization: Bearer " + keyA, "Authorization: Bearer " + keyB},
+		auth:    [][]string{{"Content-Type: application/json", "Authorization: Bearer " + keyA}},
+		usual:   func(*rand.Rand) (string, string, []string) { return "POST", "/v1/verify", nil },
+	})
+	// The server still verifies.
+	if codes := ts.verifyResults(keyA, k.p256Item([]byte("after"))); codes[0] != "" {
+		t.Errorf("verify after the fuzzing: %v", codes)
+	}
+}
+
+// fuzzTarget describes the requests of fuzzServer: seed bodies, paths and
+// headers to pick from besides the common ones, sets of headers that
+// authenticate, and the usual request (most requests are one of these,
+// with a body seeded, mutated or random).
+type fuzzTarget struct {
+	seeds   [][]byte
+	paths   []string
+	headers []string
+	auth    [][]string
+	usual   func(rng *rand.Rand) (method, path string, headers []string)
+}
+
+// fuzzServer sends 1500 random and mutated requests to ts over raw
+// connections, checks each is answered (never 5xx but 503) or its
+// connection closed, and that the server stays up without a panic.
+func fuzzServer(t *testing.T, ts *testServer, ft fuzzTarget) {
+	t.Helper()
 	addr := strings.TrimPrefix(ts.url, "http://")
 	rng := rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano())))
 	methods := []string{"GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "TRACE", "CONNECT", "BREW", "", "G\x00T", strings.Repeat("P", 300)}
-	paths := []string{"/v1/verify", "/healthz", "/readyz", "/metrics", "/v1/openapi.json", "/", "/v1/", "/v1/verify/x", "/v1//verify",
-		"/v1/verify?x=1", "/%2e%2e/v1/verify", "/v1/ver%00ify", "*", "http://x/v1/verify", strings.Repeat("/a", 2000), "/v1/verify#f", "/\xff\xfe"}
-	headers := []string{"Content-Type: application/json", "Content-Type: text/plain", "Authorization: Bearer " + keyA, "Authorization: Bearer " + keyB,
+	paths := ft.paths
+	seeds := ft.seeds
+	headers := append([]string{"Content-Type: application/json", "Content-Type: text/plain",
 		"Authorization: Basic eDp5", "Authorization: Bearer", "Transfer-Encoding: chunked", "Content-Length: -1", "Content-Length: 99999999999",
 		"Expect: 100-continue", "X-" + strings.Repeat("h", 5000) + ": 1", "Connection: close", "Host:", "Content-Type: application/problem+json",
-		"Bad Header", ": empty name", "Content-Encoding: gzip"}
-
+		"Bad Header", ": empty name", "Content-Encoding: gzip"}, ft.headers...)
 	mutate := func(b []byte) []byte {
 		b = bytes.Clone(b)
 		for range 1 + rng.IntN(4) {
@@ -172,6 +204,8 @@ func TestFuzzingClient(t *testing.T) {
 	const requests = 1500
 	answered, closed := 0, 0
 	var conn net.Conn
+	var br *bufio.Reader
+	statuses := map[string]int{}
 	for i := range requests {
 		var body []byte
 		switch rng.IntN(4) {
@@ -187,15 +221,21 @@ func TestFuzzingClient(t *testing.T) {
 		}
 		var req bytes.Buffer
 		method, path := methods[rng.IntN(len(methods))], paths[rng.IntN(len(paths))]
+		var extra []string
 		if rng.IntN(5) > 0 {
-			method, path = "POST", "/v1/verify"
+			method, path, extra = ft.usual(rng)
 		}
 		fmt.Fprintf(&req, "%s %s HTTP/1.1\r\nHost: keybind\r\n", method, path)
+		for _, h := range extra {
+			req.WriteString(h + "\r\n")
+		}
 		for range rng.IntN(4) {
 			req.WriteString(headers[rng.IntN(len(headers))] + "\r\n")
 		}
 		if rng.IntN(3) > 0 {
-			req.WriteString("Content-Type: application/json\r\nAuthorization: Bearer " + keyA + "\r\n")
+			for _, h := range ft.auth[rng.IntN(len(ft.auth))] {
+				req.WriteString(h + "\r\n")
+			}
 		}
 		if rng.IntN(10) > 0 {
 			fmt.Fprintf(&req, "Content-Length: %d\r\n", len(body))
@@ -203,7 +243,8 @@ func TestFuzzingClient(t *testing.T) {
 		req.WriteString("\r\n")
 		req.Write(body)
 		raw := req.Bytes()
-		if rng.IntN(10) == 0 {
+		mutated := rng.IntN(10) == 0
+		if mutated {
 			raw = mutate(raw)
 		}
 
@@ -212,6 +253,7 @@ func TestFuzzingClient(t *testing.T) {
 			if conn, err = net.Dial("tcp", addr); err != nil {
 				t.Fatalf("request %d: dial: %v", i, err)
 			}
+			br = bufio.NewReaderSize(conn, 64<<10)
 		}
 		conn.SetDeadline(time.Now().Add(5 * time.Second))
 		if _, err := conn.Write(raw); err != nil {
@@ -223,20 +265,22 @@ func TestFuzzingClient(t *testing.T) {
 		// Read one answer (or the close); a request the server waits on
 		// (a body shorter than its Content-Length) runs into the deadline,
 		// and the connection is dropped.
-		buf := make([]byte, 64<<10)
-		n, err := conn.Read(buf)
+		ans, err := readAnswer(br, method == "HEAD")
+		n := len(ans)
 		switch {
 		case n > 0:
-			if !bytes.HasPrefix(buf[:n], []byte("HTTP/1.1 ")) {
-				t.Fatalf("request %d: answer is not HTTP: %q", i, buf[:min(n, 200)])
+			if !bytes.HasPrefix(ans, []byte("HTTP/1.1 ")) || n < 12 {
+				t.Fatalf("request %d: answer is not HTTP: %q", i, ans[:min(n, 200)])
 			}
-			if status := string(buf[9:12]); status >= "500" && status != "503" {
-				t.Fatalf("request %d: %q\nanswered %q", i, raw[:min(len(raw), 300)], buf[:min(n, 400)])
+			if status := string(ans[9:12]); status >= "500" && status != "503" {
+				t.Fatalf("request %d: %q\nanswered %q", i, raw[:min(len(raw), 300)], ans[:min(n, 400)])
 			}
 			answered++
-			// Keep the connection only when the answer was read whole and
-			// the server keeps it.
-			if bytes.Contains(buf[:n], []byte("Connection: close")) || rng.IntN(4) == 0 {
+			statuses[string(ans[9:12])]++
+			// Keep the connection only when the answer was read whole, the
+			// server keeps it, and nothing else can follow it (a mutated
+			// request may be several; a HEAD answer's length is not known).
+			if err != nil || mutated || method == "HEAD" || br.Buffered() > 0 || bytes.Contains(ans, []byte("Connection: close")) || rng.IntN(4) == 0 {
 				conn.Close()
 				conn = nil
 			}
@@ -254,7 +298,7 @@ func TestFuzzingClient(t *testing.T) {
 	if conn != nil {
 		conn.Close()
 	}
-	t.Logf("%d requests: %d answered, %d connections closed or timed out", requests, answered, closed)
+	t.Logf("%d requests: %d answered (by status %v), %d connections closed or timed out", requests, answered, statuses, closed)
 	if answered < requests/2 {
 		t.Errorf("only %d of %d requests answered", answered, requests)
 	}
@@ -265,10 +309,34 @@ func TestFuzzingClient(t *testing.T) {
 	if !bytes.Contains(m.body, []byte("keybind_http_panics_total 0")) {
 		t.Errorf("handlers panicked:\n%s", ts.logs)
 	}
-	// The server still verifies.
-	if codes := ts.verifyResults(keyA, k.p256Item([]byte("after"))); codes[0] != "" {
-		t.Errorf("verify after the fuzzing: %v", codes)
+}
+
+// readAnswer reads one answer whole from br (the connection's reader,
+// which keeps what follows for the next answer): its head, then as many
+// body bytes as its Content-Length says (none for HEAD). It returns what it
+// read and the error that stopped it early.
+func readAnswer(br *bufio.Reader, head bool) ([]byte, error) {
+	var b []byte
+	want := 0
+	for {
+		line, err := br.ReadBytes('\n')
+		b = append(b, line...)
+		if err != nil {
+			return b, err
+		}
+		if k, v, ok := strings.Cut(string(line), ":"); ok && strings.EqualFold(k, "Content-Length") {
+			want, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+		if string(line) == "\r\n" {
+			break
+		}
 	}
+	if head {
+		return b, nil
+	}
+	body := make([]byte, want)
+	n, err := io.ReadFull(br, body)
+	return append(b, body[:n]...), err
 }
 
 func isConnReset(err error) bool {
