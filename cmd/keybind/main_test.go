@@ -46,6 +46,34 @@ func TestHelp(t *testing.T) {
 			t.Errorf("keybind attest %s --help: status %d, stdout %q, stderr %q", c.name, st, out, errOut)
 		}
 	}
+	// Every command of the tree, found by walking the "Commands:" lists
+	// of the helps, so that a new sub-command is checked too.
+	n := 0
+	var walk func(path []string)
+	walk = func(path []string) {
+		st, out, errOut := keybind(t, append(path, "--help")...)
+		n++
+		if st != 0 || !strings.Contains(out, "Usage: keybind "+strings.Join(path, " ")) {
+			t.Errorf("keybind %s --help: status %d, stdout %q, stderr %q", strings.Join(path, " "), st, out, errOut)
+			return
+		}
+		_, list, ok := strings.Cut(out, "\nCommands:\n\n")
+		if !ok {
+			return
+		}
+		list, _, _ = strings.Cut(list, "\n\n")
+		for _, line := range strings.Split(list, "\n") {
+			if f := strings.Fields(line); len(f) > 0 {
+				walk(append(append([]string{}, path...), f[0]))
+			}
+		}
+	}
+	for _, c := range commands() {
+		walk([]string{c.name})
+	}
+	if n < 40 {
+		t.Errorf("the walk checked %d helps", n)
+	}
 }
 
 func TestVectorsRunExitStatus(t *testing.T) {
