@@ -9,9 +9,9 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
-	"slices"
 	"testing"
-	"time"
+
+	"github.com/keybind/keybind/bench/sidebyside"
 
 	"github.com/keybind/keybind/testvectors/forge"
 )
@@ -92,26 +92,13 @@ func BenchmarkAnswerProof(b *testing.B) {
 		}
 		ratios := make([][]float64, len(cases))
 		for i := 0; b.Loop(); i++ {
-			t := make([]time.Duration, len(fns))
-			for k := range fns {
-				j := k
-				if i%2 == 1 {
-					j = len(fns) - 1 - k
-				}
-				start := time.Now()
-				fns[j]()
-				t[j] = time.Since(start)
-			}
+			t := sidebyside.Times(i, fns...)
 			for j := range cases {
 				ratios[j] = append(ratios[j], float64(t[j+1])/float64(t[0]))
 			}
 		}
 		for j, c := range cases {
-			s := slices.Clone(ratios[j])
-			slices.Sort(s)
-			if len(s) > 0 {
-				b.ReportMetric(s[len(s)/2], c.name+"/VerifyASN1")
-			}
+			b.ReportMetric(sidebyside.Median(ratios[j]), c.name+"/VerifyASN1")
 		}
 	})
 }

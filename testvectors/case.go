@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +12,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/keybind/keybind/attest"
 )
 
 // maxFileSize bounds a file: value, so a manifest cannot make the runner read
@@ -195,42 +196,13 @@ func (c *Case) Certificates(section, field string) ([][]byte, bool, error) {
 		if err != nil {
 			return nil, true, c.fail(section, field, "value %d: %v", i, err)
 		}
-		certs, err := splitCertificates(b)
+		certs, err := attest.SplitCertificates(b)
 		if err != nil {
 			return nil, true, c.fail(section, field, "value %d: %v", i, err)
 		}
 		out = append(out, certs...)
 	}
 	return out, true, nil
-}
-
-// splitCertificates returns the CERTIFICATE blocks of PEM data in order, or
-// the data itself when it is not PEM (a DER certificate, given as is to the
-// verifier, which judges it).
-func splitCertificates(b []byte) ([][]byte, error) {
-	if !bytes.Contains(b, []byte("-----BEGIN")) {
-		return [][]byte{b}, nil
-	}
-	var out [][]byte
-	rest := b
-	for {
-		var blk *pem.Block
-		blk, rest = pem.Decode(rest)
-		if blk == nil {
-			break
-		}
-		if blk.Type != "CERTIFICATE" {
-			return nil, fmt.Errorf("PEM block %q where a CERTIFICATE was expected", blk.Type)
-		}
-		out = append(out, blk.Bytes)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("no PEM CERTIFICATE block")
-	}
-	if len(bytes.TrimSpace(rest)) != 0 {
-		return nil, fmt.Errorf("text after the last PEM block")
-	}
-	return out, nil
 }
 
 // Roots decodes a roots parameter: absent or the built-in name (returned as

@@ -16,12 +16,8 @@ func TestProjectVectors(t *testing.T) {
 	}
 }
 
-// sharedSets are the real-world sets of ../shared/vectors whose kinds this
-// build checks.
-var sharedSets = []string{"android", "appattest"}
-
-// TestSharedVectors runs the real-world samples in ../shared/vectors (or
-// $KEYBIND_SHARED_VECTORS). They are not part of the project; when the
+// TestSharedVectors runs every set of real-world samples in
+// ../shared/vectors (or $KEYBIND_SHARED_VECTORS). They are not part of the project; when the
 // folder is absent the test says so and skips, unless KEYBIND_SHARED_VECTORS
 // names it, as CI does, in which case it must be there.
 func TestSharedVectors(t *testing.T) {
@@ -32,8 +28,13 @@ func TestSharedVectors(t *testing.T) {
 			t.Skipf("no real-world vectors at %s; set KEYBIND_SHARED_VECTORS to run them", dir)
 		}
 	}
-	for _, set := range sharedSets {
-		t.Run(set, func(t *testing.T) { runClean(t, filepath.Join(dir, set)) })
+	manifests, err := findManifests(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range manifests {
+		rel, _ := filepath.Rel(dir, filepath.Dir(m))
+		t.Run(rel, func(t *testing.T) { runClean(t, m) })
 	}
 }
 

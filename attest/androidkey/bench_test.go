@@ -3,9 +3,10 @@ package androidkey_test
 import (
 	"crypto/x509"
 	"os"
-	"slices"
 	"testing"
 	"time"
+
+	"github.com/keybind/keybind/bench/sidebyside"
 
 	"github.com/keybind/keybind/attest/androidkey"
 	"github.com/keybind/keybind/testvectors/forge"
@@ -163,17 +164,8 @@ func BenchmarkVerify(b *testing.B) {
 				coldWarm = append(coldWarm, float64(d[1])/float64(d[0]))
 				x509Warm = append(x509Warm, float64(d[2])/float64(d[0]))
 			}
-			b.ReportMetric(median(coldWarm), "cold/warm")
-			b.ReportMetric(median(x509Warm), "x509/warm")
+			b.ReportMetric(sidebyside.Median(coldWarm), "cold/warm")
+			b.ReportMetric(sidebyside.Median(x509Warm), "x509/warm")
 		})
 	}
-}
-
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	return s[len(s)/2]
 }

@@ -1,14 +1,16 @@
 package androidkey
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/x509"
 	_ "embed"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"sync"
+
+	"github.com/keybind/keybind/attest"
 )
 
 // googleRootsPEM holds Google's hardware attestation roots as published
@@ -160,25 +162,8 @@ func (r *Roots) keyAnchor(c *x509.Certificate) *anchor {
 }
 
 func parsePEMCertificates(data []byte) ([]*x509.Certificate, error) {
-	var certs []*x509.Certificate
-	rest := data
-	for {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			return nil, fmt.Errorf("PEM block %q where a CERTIFICATE was expected", b.Type)
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("certificate %d: %v", len(certs), err)
-		}
-		certs = append(certs, c)
-	}
-	if len(certs) == 0 {
+	if !bytes.Contains(data, []byte("-----BEGIN")) {
 		return nil, errors.New("no PEM CERTIFICATE block")
 	}
-	return certs, nil
+	return attest.ParseCertificates(data)
 }

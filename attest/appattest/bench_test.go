@@ -3,9 +3,10 @@ package appattest
 import (
 	"crypto/ecdsa"
 	"crypto/x509"
-	"sort"
 	"testing"
 	"time"
+
+	"github.com/keybind/keybind/bench/sidebyside"
 
 	"github.com/keybind/keybind/testvectors/forge"
 )
@@ -77,14 +78,14 @@ func BenchmarkVerifyAttestation(b *testing.B) {
 		var warmCold, warmX509 []float64
 		var warmSum time.Duration
 		for i := 0; b.Loop(); i++ {
-			t := interleave(i, warm, cold, x509Chain)
+			t := sidebyside.Times(i, warm, cold, x509Chain)
 			warmSum += t[0]
 			warmCold = append(warmCold, float64(t[0])/float64(t[1]))
 			warmX509 = append(warmX509, float64(t[0])/float64(t[2]))
 		}
 		b.ReportMetric(float64(warmSum.Nanoseconds())/float64(len(warmCold)), "warm-ns/op")
-		b.ReportMetric(median(warmCold), "warm/cold")
-		b.ReportMetric(median(warmX509), "warm/x509")
+		b.ReportMetric(sidebyside.Median(warmCold), "warm/cold")
+		b.ReportMetric(sidebyside.Median(warmX509), "warm/x509")
 	})
 }
 
@@ -135,12 +136,12 @@ func BenchmarkVerifyAssertion(b *testing.B) {
 		var ratios []float64
 		var plainSum time.Duration
 		for i := 0; b.Loop(); i++ {
-			t := interleave(i, full, plain)
+			t := sidebyside.Times(i, full, plain)
 			plainSum += t[1]
 			ratios = append(ratios, float64(t[0])/float64(t[1]))
 		}
 		b.ReportMetric(float64(plainSum.Nanoseconds())/float64(len(ratios)), "VerifyASN1-ns/op")
-		b.ReportMetric(median(ratios), "VerifyAssertion/VerifyASN1")
+		b.ReportMetric(sidebyside.Median(ratios), "VerifyAssertion/VerifyASN1")
 	})
 	b.Run("Parse+Check+SignedDigest", func(b *testing.B) {
 		b.ReportAllocs()
@@ -155,29 +156,4 @@ func BenchmarkVerifyAssertion(b *testing.B) {
 			_ = a.SignedDigest(f.clientData)
 		}
 	})
-}
-
-// interleave runs fns once each, forwards on even i and backwards on odd i,
-// and returns the time each took, in the order of fns.
-func interleave(i int, fns ...func()) []time.Duration {
-	t := make([]time.Duration, len(fns))
-	for k := range fns {
-		j := k
-		if i%2 == 1 {
-			j = len(fns) - 1 - k
-		}
-		start := time.Now()
-		fns[j]()
-		t[j] = time.Since(start)
-	}
-	return t
-}
-
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := append([]float64{}, v...)
-	sort.Float64s(s)
-	return s[len(s)/2]
 }

@@ -1,12 +1,11 @@
 package appattest
 
 import (
-	"crypto/sha256"
 	"crypto/x509"
 	_ "embed"
-	"encoding/hex"
-	"encoding/pem"
 	"fmt"
+
+	"github.com/keybind/keybind/attest"
 )
 
 // The Apple App Attestation Root CA, as Apple publishes it at
@@ -25,19 +24,9 @@ const (
 // AppleRoot returns a freshly parsed copy of the built-in Apple App
 // Attestation Root CA, after checking both pins.
 func AppleRoot() (*x509.Certificate, error) {
-	blk, rest := pem.Decode(appleRootPEM)
-	if blk == nil || blk.Type != "CERTIFICATE" || len(rest) != 0 {
-		return nil, fmt.Errorf("appattest: the embedded Apple root is not one PEM certificate")
-	}
-	if h := sha256.Sum256(blk.Bytes); hex.EncodeToString(h[:]) != AppleRootSHA256 {
-		return nil, fmt.Errorf("appattest: the embedded Apple root does not match its certificate pin")
-	}
-	c, err := x509.ParseCertificate(blk.Bytes)
+	c, err := attest.PinnedCertificate(appleRootPEM, AppleRootSHA256, AppleRootSPKISHA256)
 	if err != nil {
 		return nil, fmt.Errorf("appattest: the embedded Apple root: %v", err)
-	}
-	if h := sha256.Sum256(c.RawSubjectPublicKeyInfo); hex.EncodeToString(h[:]) != AppleRootSPKISHA256 {
-		return nil, fmt.Errorf("appattest: the embedded Apple root does not match its key pin")
 	}
 	return c, nil
 }

@@ -8,11 +8,12 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"path/filepath"
-	"slices"
 	"testing"
-	"time"
+
+	"github.com/keybind/keybind/bench/sidebyside"
 
 	goattest "github.com/google/go-attestation/attest"
+
 	"github.com/keybind/keybind/attest/tpm"
 	"github.com/keybind/keybind/testvectors"
 	"github.com/keybind/keybind/testvectors/forge"
@@ -93,38 +94,13 @@ func BenchmarkVerifyCertification(b *testing.B) {
 		}
 		var ecdsaAK, rsaAK []float64
 		for i := 0; b.Loop(); i++ {
-			t := interleave(i, bare, fns[0], fns[1])
+			t := sidebyside.Times(i, bare, fns[0], fns[1])
 			ecdsaAK = append(ecdsaAK, float64(t[1])/float64(t[0]))
 			rsaAK = append(rsaAK, float64(t[2])/float64(t[0]))
 		}
-		b.ReportMetric(median(ecdsaAK), "ecdsa-ak/VerifyASN1")
-		b.ReportMetric(median(rsaAK), "rsa-ak/VerifyASN1")
+		b.ReportMetric(sidebyside.Median(ecdsaAK), "ecdsa-ak/VerifyASN1")
+		b.ReportMetric(sidebyside.Median(rsaAK), "rsa-ak/VerifyASN1")
 	})
-}
-
-// interleave runs fns in turn, forwards on even i and backwards on odd i,
-// and returns the time each took.
-func interleave(i int, fns ...func()) []time.Duration {
-	t := make([]time.Duration, len(fns))
-	for k := range fns {
-		j := k
-		if i%2 == 1 {
-			j = len(fns) - 1 - k
-		}
-		start := time.Now()
-		fns[j]()
-		t[j] = time.Since(start)
-	}
-	return t
-}
-
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	return s[len(s)/2]
 }
 
 // BenchmarkEnrollment measures the server's side of an AK enrollment: the

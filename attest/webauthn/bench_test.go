@@ -9,9 +9,10 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
+
+	"github.com/keybind/keybind/bench/sidebyside"
 
 	"github.com/keybind/keybind/attest/androidkey"
 	"github.com/keybind/keybind/attest/webauthn"
@@ -144,38 +145,13 @@ func BenchmarkVerify(b *testing.B) {
 		}
 		ratios := make([][]float64, len(all))
 		for i := 0; b.Loop(); i++ {
-			t := interleave(i, fns...)
+			t := sidebyside.Times(i, fns...)
 			for j := range all {
 				ratios[j] = append(ratios[j], float64(t[j+1])/float64(t[0]))
 			}
 		}
 		for j, p := range all {
-			b.ReportMetric(median(ratios[j]), p.name+"/VerifyASN1")
+			b.ReportMetric(sidebyside.Median(ratios[j]), p.name+"/VerifyASN1")
 		}
 	})
-}
-
-// interleave runs fns in turn, forwards on even i and backwards on odd i,
-// and returns the time each took.
-func interleave(i int, fns ...func()) []time.Duration {
-	t := make([]time.Duration, len(fns))
-	for k := range fns {
-		j := k
-		if i%2 == 1 {
-			j = len(fns) - 1 - k
-		}
-		start := time.Now()
-		fns[j]()
-		t[j] = time.Since(start)
-	}
-	return t
-}
-
-func median(v []float64) float64 {
-	if len(v) == 0 {
-		return 0
-	}
-	s := slices.Clone(v)
-	slices.Sort(s)
-	return s[len(s)/2]
 }

@@ -1,12 +1,11 @@
 package webauthn
 
 import (
-	"crypto/sha256"
 	"crypto/x509"
 	_ "embed"
-	"encoding/hex"
-	"encoding/pem"
 	"fmt"
+
+	"github.com/keybind/keybind/attest"
 )
 
 // microsoftTPMRootPEM is the Microsoft TPM Root Certificate Authority 2014,
@@ -26,23 +25,9 @@ const (
 // MicrosoftTPMRoot returns the built-in root of the tpm format, after
 // checking it against its pins.
 func MicrosoftTPMRoot() (*x509.Certificate, error) {
-	return pinnedRoot(microsoftTPMRootPEM, MicrosoftTPMRootSHA256, MicrosoftTPMRootSPKISHA256)
-}
-
-func pinnedRoot(pemBytes []byte, certPin, spkiPin string) (*x509.Certificate, error) {
-	blk, rest := pem.Decode(pemBytes)
-	if blk == nil || blk.Type != "CERTIFICATE" || len(rest) != 0 {
-		return nil, fmt.Errorf("webauthn: the built-in root is not one PEM certificate")
-	}
-	if h := sha256.Sum256(blk.Bytes); hex.EncodeToString(h[:]) != certPin {
-		return nil, fmt.Errorf("webauthn: the built-in root does not match its pin")
-	}
-	c, err := x509.ParseCertificate(blk.Bytes)
+	c, err := attest.PinnedCertificate(microsoftTPMRootPEM, MicrosoftTPMRootSHA256, MicrosoftTPMRootSPKISHA256)
 	if err != nil {
-		return nil, fmt.Errorf("webauthn: the built-in root: %v", err)
-	}
-	if h := sha256.Sum256(c.RawSubjectPublicKeyInfo); hex.EncodeToString(h[:]) != spkiPin {
-		return nil, fmt.Errorf("webauthn: the built-in root's key does not match its pin")
+		return nil, fmt.Errorf("webauthn: %v", err)
 	}
 	return c, nil
 }

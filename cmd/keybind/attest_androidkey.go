@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/pem"
-	"fmt"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/keybind/keybind/attest"
 	"github.com/keybind/keybind/attest/androidkey"
 	"github.com/keybind/keybind/testvectors"
 )
@@ -75,7 +73,7 @@ Unknown fields are an error.`)
 		if err != nil {
 			return usageErr("--chain: %v", err)
 		}
-		certs, err := splitPEM(b)
+		certs, err := attest.SplitCertificates(b)
 		if err != nil {
 			return usageErr("--chain %s: %v", name, err)
 		}
@@ -126,28 +124,4 @@ Unknown fields are an error.`)
 		return printVerdict(e, nil, err)
 	}
 	return printVerdict(e, res.Verdict, nil)
-}
-
-// splitPEM returns the certificates of a PEM file in order, or the file
-// itself when it is not PEM (a DER certificate, judged by the verifier).
-func splitPEM(b []byte) ([][]byte, error) {
-	if !bytes.Contains(b, []byte("-----BEGIN")) {
-		return [][]byte{b}, nil
-	}
-	var out [][]byte
-	rest := b
-	for {
-		var blk *pem.Block
-		if blk, rest = pem.Decode(rest); blk == nil {
-			break
-		}
-		if blk.Type != "CERTIFICATE" {
-			return nil, fmt.Errorf("PEM block %q where a CERTIFICATE was expected", blk.Type)
-		}
-		out = append(out, blk.Bytes)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("no PEM CERTIFICATE block")
-	}
-	return out, nil
 }

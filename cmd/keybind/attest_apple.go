@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/ecdsa"
 	"crypto/x509"
-	"encoding/pem"
 	"flag"
 	"fmt"
 	"io"
@@ -236,27 +235,9 @@ func appleReadRoots(name string) ([]*x509.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	var roots []*x509.Certificate
-	for {
-		var blk *pem.Block
-		blk, b = pem.Decode(b)
-		if blk == nil {
-			break
-		}
-		if blk.Type != "CERTIFICATE" {
-			return nil, fmt.Errorf("PEM block %q where a CERTIFICATE was expected", blk.Type)
-		}
-		c, err := x509.ParseCertificate(blk.Bytes)
-		if err != nil {
-			return nil, err
-		}
-		roots = append(roots, c)
-	}
-	if len(roots) == 0 {
-		return nil, fmt.Errorf("no PEM CERTIFICATE in %s", name)
-	}
-	if len(strings.TrimSpace(string(b))) != 0 {
-		return nil, fmt.Errorf("text after the last PEM block in %s", name)
+	roots, err := attest.ParseCertificates(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", name, err)
 	}
 	return roots, nil
 }

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"crypto/x509"
-	"encoding/pem"
 	"fmt"
-	"strings"
 	"time"
 
+	"github.com/keybind/keybind/attest"
 	"github.com/keybind/keybind/attest/tpm"
 	"github.com/keybind/keybind/testvectors"
 )
@@ -108,26 +106,11 @@ func (v *pemOrDERValues) Set(s string) error {
 	if err != nil {
 		return err
 	}
-	if !bytes.Contains(b, []byte("-----BEGIN")) {
-		v.ders = append(v.ders, b)
-		return nil
+	ders, err := attest.SplitCertificates(b)
+	if err != nil {
+		return err
 	}
-	n := 0
-	for {
-		var blk *pem.Block
-		blk, b = pem.Decode(b)
-		if blk == nil {
-			break
-		}
-		if blk.Type != "CERTIFICATE" {
-			return fmt.Errorf("PEM block %q where a CERTIFICATE was expected", blk.Type)
-		}
-		v.ders = append(v.ders, blk.Bytes)
-		n++
-	}
-	if n == 0 || strings.TrimSpace(string(b)) != "" {
-		return fmt.Errorf("not a sequence of PEM certificates")
-	}
+	v.ders = append(v.ders, ders...)
 	return nil
 }
 
