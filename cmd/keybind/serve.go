@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/keybind/keybind/attest"
 	"github.com/keybind/keybind/cmd/keybind/internal/server"
 	"github.com/keybind/keybind/engine"
 	"github.com/keybind/keybind/store"
@@ -410,32 +410,13 @@ func loadRoots(o *serveOptions) (map[string][]*x509.Certificate, error) {
 	return roots, nil
 }
 
-// readPEMCertificates reads the certificates of a PEM file (at least one).
+// readPEMCertificates reads the certificates of a PEM (or DER) file.
 func readPEMCertificates(path string) ([]*x509.Certificate, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	var certs []*x509.Certificate
-	for {
-		var block *pem.Block
-		block, b = pem.Decode(b)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, err
-		}
-		certs = append(certs, c)
-	}
-	if len(certs) == 0 {
-		return nil, errors.New("no PEM certificate")
-	}
-	return certs, nil
+	return attest.ParseCertificates(b)
 }
 
 func newLogger(e *env, level, format string) (*slog.Logger, error) {
