@@ -161,6 +161,7 @@ func runServe(e *env, args []string) int {
 		e.errorf("serve: %v", err)
 		return 2
 	}
+	// Static keys first: the verify endpoint's callers usually hold one.
 	auth := server.Authenticators{keys}
 	if o.operatorKey != "" {
 		op, err := server.ParseOperatorKey(o.operatorKey)
@@ -168,7 +169,7 @@ func runServe(e *env, args []string) int {
 			e.errorf("serve: %v", err)
 			return 2
 		}
-		auth = append(server.Authenticators{op}, auth...)
+		auth = append(auth, op)
 	} else {
 		log.Warn("no operator key: tenants cannot be created through the API (see keybind serve --help, --operator-key)")
 	}
