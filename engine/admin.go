@@ -63,24 +63,46 @@ func (e *Engine) CreateTenant(ctx context.Context, t Tenant) (*Tenant, error) {
 // at once, to enrollments and to every sign-in. Codes: input.invalid,
 // policy.invalid, tenant.not_found.
 func (e *Engine) UpdateTenant(ctx context.Context, t Tenant) (*Tenant, error) {
-	if err := e.checkTenant(&t); err != nil {
+	return e.ChangeTenant(ctx, t.ID, TenantChange{Name: &t.Name, Policy: &t.Policy})
+}
+
+// TenantChange is a partial update of a tenant: nil members keep their
+// value.
+type TenantChange struct {
+	Name   *string
+	Policy *Policy
+}
+
+// ChangeTenant applies a partial update to a tenant, atomically: the change
+// is applied to the tenant as it is under its lock, so concurrent changes of
+// different members are never lost. Codes: input.invalid, policy.invalid,
+// tenant.not_found.
+func (e *Engine) ChangeTenant(ctx context.Context, id string, ch TenantChange) (*Tenant, error) {
+	if err := checkID("tenant id", id); err != nil {
 		return nil, err
 	}
-	k := store.TenantKey(t.ID)
+	k := store.TenantKey(id)
 	var out Tenant
 	err := e.st.Update([]store.Key{k}, func(tx *store.Tx) error {
-		var cur Tenant
-		if err := tx.Get(k, &cur); errors.Is(err, store.ErrNotFound) {
-			return errorf(CodeTenantNotFound, KindNotFound, "no tenant %q", t.ID)
+		if err := tx.Get(k, &out); errors.Is(err, store.ErrNotFound) {
+			return errorf(CodeTenantNotFound, KindNotFound, "no tenant %q", id)
 		} else if err != nil {
 			return err
 		}
-		out = cur
-		out.Name, out.Policy, out.UpdatedAt = t.Name, t.Policy, e.now()
+		if ch.Name != nil {
+			out.Name = *ch.Name
+		}
+		if ch.Policy != nil {
+			out.Policy = *ch.Policy
+		}
+		if err := e.checkTenant(&out); err != nil {
+			return err
+		}
+		out.UpdatedAt = e.now()
 		if err := tx.Put(k, out); err != nil {
 			return err
 		}
-		return e.audit(tx, t.ID, "", "tenant.updated", "", ActorAdmin, nil)
+		return e.audit(tx, id, "", "tenant.updated", "", ActorAdmin, nil)
 	})
 	if err != nil {
 		return nil, storeError(err)
@@ -166,36 +188,66 @@ func (e *Engine) CreateUser(ctx context.Context, tenant string, u User) (*User, 
 // UpdateUser replaces a user's UPN, display name, groups and MFA push flag.
 // Codes: input.invalid, user.not_found, user.upn_taken.
 func (e *Engine) UpdateUser(ctx context.Context, tenant string, u User) (*User, error) {
-	u.Tenant = tenant
-	if err := e.checkUser(&u); err != nil {
-		return nil, err
-	}
+	return e.ChangeUser(ctx, tenant, u.ID, UserChange{UPN: &u.UPN, DisplayName: &u.DisplayName, Groups: &u.Groups, MFAPush: &u.MFAPush})
+}
+
+// UserChange is a partial update of a user: nil members keep their value.
+type UserChange struct {
+	UPN         *string
+	DisplayName *string
+	Groups      *[]string
+	MFAPush     *bool
+}
+
+// ChangeUser applies a partial update to a user, atomically: the change is
+// applied to the user as it is under its lock (and under the locks of its
+// old and new UPN), so concurrent changes of different members are never
+// lost. Codes: input.invalid, user.not_found, user.upn_taken.
+func (e *Engine) ChangeUser(ctx context.Context, tenant, id string, ch UserChange) (*User, error) {
 	if err := checkID("tenant", tenant); err != nil {
 		return nil, err
 	}
-	uk := store.UserKey(tenant, u.ID)
+	uk := store.UserKey(tenant, id)
 	for {
-		cur, err := e.user(tenant, u.ID)
+		cur, err := e.user(tenant, id)
 		if err != nil {
 			return nil, err
 		}
-		oldName, newName := upnKey(tenant, cur.UPN), upnKey(tenant, u.UPN)
+		newUPN := cur.UPN
+		if ch.UPN != nil {
+			newUPN = *ch.UPN
+		}
+		oldName, newName := upnKey(tenant, cur.UPN), upnKey(tenant, newUPN)
 		var out User
 		retry := false
 		err = e.st.Update([]store.Key{uk, oldName, newName}, func(tx *store.Tx) error {
-			var now User
-			if err := tx.Get(uk, &now); errors.Is(err, store.ErrNotFound) {
-				return errorf(CodeUserNotFound, KindNotFound, "no user %q", u.ID)
+			if err := tx.Get(uk, &out); errors.Is(err, store.ErrNotFound) {
+				return errorf(CodeUserNotFound, KindNotFound, "no user %q", id)
 			} else if err != nil {
 				return err
 			}
-			if now.UPN != cur.UPN {
+			if out.UPN != cur.UPN {
 				retry = true // renamed meanwhile: lock the new name
 				return nil
 			}
+			if ch.UPN != nil {
+				out.UPN = *ch.UPN
+			}
+			if ch.DisplayName != nil {
+				out.DisplayName = *ch.DisplayName
+			}
+			if ch.Groups != nil {
+				out.Groups = *ch.Groups
+			}
+			if ch.MFAPush != nil {
+				out.MFAPush = *ch.MFAPush
+			}
+			if err := e.checkUser(&out); err != nil {
+				return err
+			}
 			if string(oldName) != string(newName) {
-				if err := tx.Create(newName, u.ID); errors.Is(err, store.ErrExists) {
-					return errorf(CodeUPNTaken, KindConflict, "another user has upn %q", u.UPN)
+				if err := tx.Create(newName, id); errors.Is(err, store.ErrExists) {
+					return errorf(CodeUPNTaken, KindConflict, "another user has upn %q", out.UPN)
 				} else if err != nil {
 					return err
 				}
@@ -203,12 +255,11 @@ func (e *Engine) UpdateUser(ctx context.Context, tenant string, u User) (*User, 
 					return err
 				}
 			}
-			out = now
-			out.UPN, out.DisplayName, out.Groups, out.MFAPush, out.UpdatedAt = u.UPN, u.DisplayName, u.Groups, u.MFAPush, e.now()
+			out.UpdatedAt = e.now()
 			if err := tx.Put(uk, out); err != nil {
 				return err
 			}
-			return e.audit(tx, tenant, u.ID, "user.updated", "", ActorAdmin, map[string]string{"upn": u.UPN})
+			return e.audit(tx, tenant, id, "user.updated", "", ActorAdmin, map[string]string{"upn": out.UPN})
 		})
 		if err != nil {
 			return nil, storeError(err)

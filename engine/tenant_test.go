@@ -2,8 +2,10 @@ package engine
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -237,5 +239,78 @@ func TestErrorKinds(t *testing.T) {
 		if k.String() == "" {
 			t.Errorf("kind %d has no name", k)
 		}
+	}
+}
+
+// TestConcurrentChanges checks that partial changes of different members,
+// made at once, are all kept: each is applied under the record's lock to the
+// record as it is then, never to a copy read before.
+func TestConcurrentChanges(t *testing.T) {
+	env := newEnv(t)
+	env.tenant("contoso", testPolicy())
+	env.user("contoso", "u1", "alice@contoso.com")
+	const rounds = 50
+	var wg sync.WaitGroup
+	run := func(f func(i int) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range rounds {
+				if err := f(i); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	run(func(i int) error {
+		name := fmt.Sprintf("Alice %d", i)
+		_, err := env.e.ChangeUser(ctx, "contoso", "u1", UserChange{DisplayName: &name})
+		return err
+	})
+	run(func(i int) error {
+		groups := []string{fmt.Sprintf("g%d", i)}
+		_, err := env.e.ChangeUser(ctx, "contoso", "u1", UserChange{Groups: &groups})
+		return err
+	})
+	run(func(i int) error {
+		upn := fmt.Sprintf("alice%d@contoso.com", i)
+		_, err := env.e.ChangeUser(ctx, "contoso", "u1", UserChange{UPN: &upn})
+		return err
+	})
+	run(func(i int) error {
+		name := fmt.Sprintf("Contoso %d", i)
+		_, err := env.e.ChangeTenant(ctx, "contoso", TenantChange{Name: &name})
+		return err
+	})
+	run(func(i int) error {
+		p := testPolicy()
+		p.MaxInstalls = i + 1
+		_, err := env.e.ChangeTenant(ctx, "contoso", TenantChange{Policy: &p})
+		return err
+	})
+	wg.Wait()
+	u, err := env.e.GetUser(ctx, "contoso", "u1")
+	last := rounds - 1
+	if err != nil || u.DisplayName != fmt.Sprintf("Alice %d", last) || !slices.Equal(u.Groups, []string{fmt.Sprintf("g%d", last)}) ||
+		u.UPN != fmt.Sprintf("alice%d@contoso.com", last) || !u.MFAPush {
+		t.Errorf("user after concurrent changes: %+v %v", u, err)
+	}
+	if byName, err := env.e.UserByUPN(ctx, "contoso", u.UPN); err != nil || byName.ID != "u1" {
+		t.Errorf("the final UPN does not resolve: %v", err)
+	}
+	if _, err := env.e.UserByUPN(ctx, "contoso", "alice@contoso.com"); CodeOf(err) != CodeUserNotFound {
+		t.Errorf("the first UPN still resolves: %v", err)
+	}
+	tn, err := env.e.GetTenant(ctx, "contoso")
+	if err != nil || tn.Name != fmt.Sprintf("Contoso %d", last) || tn.Policy.MaxInstalls != rounds {
+		t.Errorf("tenant after concurrent changes: name %q, max installs %d, %v", tn.Name, tn.Policy.MaxInstalls, err)
+	}
+	// A change that breaks a rule changes nothing.
+	bad := ""
+	_, err = env.e.ChangeUser(ctx, "contoso", "u1", UserChange{UPN: &bad})
+	wantCode(t, err, CodeInvalid)
+	if again, _ := env.e.GetUser(ctx, "contoso", "u1"); again.UPN != u.UPN {
+		t.Errorf("refused change altered the user: %q", again.UPN)
 	}
 }

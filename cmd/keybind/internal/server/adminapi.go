@@ -189,17 +189,7 @@ func (a *engineAPI) updateTenant(c *Ctx) error {
 	if req.ID != "" && req.ID != tenant {
 		return Problemf(fasthttp.StatusBadRequest, string(engine.CodeInvalid), "a tenant's id cannot change")
 	}
-	t, err := a.e.GetTenant(c.rc, tenant)
-	if err != nil {
-		return err
-	}
-	if req.Name != nil {
-		t.Name = *req.Name
-	}
-	if req.Policy != nil {
-		t.Policy = *req.Policy
-	}
-	out, err := a.e.UpdateTenant(c.rc, *t)
+	out, err := a.e.ChangeTenant(c.rc, tenant, engine.TenantChange{Name: req.Name, Policy: req.Policy})
 	if err != nil {
 		return err
 	}
@@ -231,12 +221,7 @@ func (a *engineAPI) setPolicy(c *Ctx) error {
 	if err := decodeBody(c, &p, false); err != nil {
 		return err
 	}
-	t, err := a.e.GetTenant(c.rc, tenant)
-	if err != nil {
-		return err
-	}
-	t.Policy = p
-	out, err := a.e.UpdateTenant(c.rc, *t)
+	out, err := a.e.ChangeTenant(c.rc, tenant, engine.TenantChange{Policy: &p})
 	if err != nil {
 		return err
 	}
@@ -333,23 +318,7 @@ func (a *engineAPI) updateUser(c *Ctx) error {
 	if req.ID != "" && req.ID != id {
 		return Problemf(fasthttp.StatusBadRequest, string(engine.CodeInvalid), "a user's id cannot change")
 	}
-	u, err := a.e.GetUser(c.rc, tenant, id)
-	if err != nil {
-		return err
-	}
-	if req.UPN != nil {
-		u.UPN = *req.UPN
-	}
-	if req.DisplayName != nil {
-		u.DisplayName = *req.DisplayName
-	}
-	if req.Groups != nil {
-		u.Groups = *req.Groups
-	}
-	if req.MFAPush != nil {
-		u.MFAPush = *req.MFAPush
-	}
-	out, err := a.e.UpdateUser(c.rc, tenant, *u)
+	out, err := a.e.ChangeUser(c.rc, tenant, id, engine.UserChange{UPN: req.UPN, DisplayName: req.DisplayName, Groups: req.Groups, MFAPush: req.MFAPush})
 	if err != nil {
 		return err
 	}
