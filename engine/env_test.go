@@ -115,7 +115,7 @@ func newEnv(t testing.TB, edit ...func(*Config)) *testEnv {
 	cfg := Config{
 		Store:     st,
 		Clock:     env.clock,
-		Verifiers: Verifiers(),
+		Verifiers: Verifiers(nil),
 		Roots: map[string][]*x509.Certificate{
 			rootAndroid: {android.Root.Cert},
 			rootApple:   {apple.Root},

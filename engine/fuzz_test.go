@@ -31,7 +31,7 @@ func FuzzEvidence(f *testing.F) {
 	f.Add(uint8(1), apple["attestation"], apple["key_id"])
 	f.Add(uint8(0), []byte{0x30, 0x80}, []byte(nil))
 	policy := testPolicy().Effective()
-	verifiers := Verifiers()
+	verifiers := Verifiers(nil)
 	roots := map[string][]*x509.Certificate{rootAndroid: {android.Root.Cert}, rootApple: {appleCA.Root}}
 	f.Fuzz(func(t *testing.T, which uint8, a, b []byte) {
 		format := FormatAndroidKey

@@ -64,7 +64,7 @@ func TestAuthenticateRequest(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e, err := New(Config{Store: st, Clock: clock, Verifiers: Verifiers(), Roots: map[string][]*x509.Certificate{rootAndroid: {android.Root.Cert}, rootApple: {apple.Root}}})
+		e, err := New(Config{Store: st, Clock: clock, Verifiers: Verifiers(nil), Roots: map[string][]*x509.Certificate{rootAndroid: {android.Root.Cert}, rootApple: {apple.Root}}})
 		if err != nil {
 			t.Fatal(err)
 		}

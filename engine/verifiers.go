@@ -27,14 +27,16 @@ const CodeEvidence attest.Code = "input.evidence"
 
 // Verifiers returns a verifier for every format built into this server
 // (Android Key Attestation, Apple App Attest, TPM key certification and
-// WebAuthn registrations), with fresh caches and no Android revocation
-// list.
-func Verifiers() map[string]AttestationVerifier {
+// WebAuthn registrations), with fresh caches. revocation, when not nil, is
+// Google's status list of Android attestation certificates, checked for
+// every android-key chain (WebAuthn android-key statements included); a list
+// that cannot be read rejects the attestation (fail closed).
+func Verifiers(revocation *androidkey.StatusSource) map[string]AttestationVerifier {
 	return map[string]AttestationVerifier{
-		FormatAndroidKey: AndroidVerifier(androidkey.NewVerifier(), nil),
+		FormatAndroidKey: AndroidVerifier(androidkey.NewVerifier(), revocation),
 		FormatAppAttest:  AppAttestVerifier(appattest.NewVerifier()),
 		FormatTPM:        TPMVerifier(nil),
-		FormatWebAuthn:   WebAuthnVerifier(webauthn.NewVerifier(), nil),
+		FormatWebAuthn:   WebAuthnVerifier(webauthn.NewVerifier(), revocation),
 	}
 }
 

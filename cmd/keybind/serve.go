@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/keybind/keybind/attest"
+	"github.com/keybind/keybind/attest/androidkey"
 	"github.com/keybind/keybind/cmd/keybind/internal/server"
 	"github.com/keybind/keybind/engine"
 	"github.com/keybind/keybind/store"
@@ -52,6 +53,9 @@ type serveOptions struct {
 	operatorKey                  string
 	roots                        stringList
 	tpmVendorRoots               string
+	androidRevocation            string
+	revocationRefresh            time.Duration
+	revocationMaxAge             time.Duration
 	multiTenantDevices           bool
 	rateLimit, verifyRateLimit   float64
 	rateBurst, verifyRateBurst   int
@@ -98,6 +102,16 @@ a development root for a demo tenant. --tpm-vendor-roots is a PEM file of
 the TPM vendors' EK roots trusted for every tenant that trusts EK
 certificates (keybind embeds none).
 
+--android-revocation names Google's revocation status list of Android
+attestation certificates: a file, or the URL Google publishes it at
+(https://android.googleapis.com/attestation/status). keybind reads it at
+start (and refuses to start when it cannot), reads it again every
+--android-revocation-refresh, and keeps using the last list read for at most
+--android-revocation-max-age when it cannot be refreshed; past that, Android
+attestations are refused (chain.revocation_unavailable) and /readyz fails,
+until the list can be read again. Every certificate of every android-key
+chain, WebAuthn android-key statements included, is checked against it.
+
 Serve TLS with --tls-cert and --tls-key; without them the server speaks
 plain HTTP, which is only safe on loopback or behind a TLS proxy.`)
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8443", "`address` to listen on (port 0 picks a free port)")
@@ -105,6 +119,9 @@ plain HTTP, which is only safe on loopback or behind a TLS proxy.`)
 	fs.StringVar(&o.operatorKey, "operator-key", "", "the operator's `key` (at least 16 characters) or sha256:HEX")
 	fs.Var(&o.roots, "root", "a named trust anchor `NAME=FILE.pem` tenants' policies may name in extra_roots (repeatable)")
 	fs.StringVar(&o.tpmVendorRoots, "tpm-vendor-roots", "", "PEM `file` of TPM vendor EK roots trusted for every tenant")
+	fs.StringVar(&o.androidRevocation, "android-revocation", "", "Android attestation revocation status list: a `file` or an http(s) URL (none by default)")
+	fs.DurationVar(&o.revocationRefresh, "android-revocation-refresh", time.Hour, "how often the Android revocation list is read again")
+	fs.DurationVar(&o.revocationMaxAge, "android-revocation-max-age", 24*time.Hour, "how long the last Android revocation list read may be used while it cannot be refreshed")
 	fs.BoolVar(&o.multiTenantDevices, "multi-tenant-devices", false, "let a device hold one account in each of several tenants")
 	fs.Float64Var(&o.rateLimit, "rate-limit", 100, "requests per second allowed to one API key (0: no limit), except POST /v1/verify")
 	fs.IntVar(&o.rateBurst, "rate-burst", 200, "requests one API key may make in a burst")
@@ -187,6 +204,11 @@ func runServe(e *env, args []string) int {
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
+	revocation, err := loadRevocation(o)
+	if err != nil {
+		e.errorf("serve: --android-revocation: %v", err)
+		return 2
+	}
 	var tpmRoots []*x509.Certificate
 	if o.tpmVendorRoots != "" {
 		if tpmRoots, err = readPEMCertificates(o.tpmVendorRoots); err != nil {
@@ -220,10 +242,20 @@ func runServe(e *env, args []string) int {
 	// Registered first, so closed last: after the drain and every other
 	// resource.
 	s.OnShutdown(st.Close)
+	if revocation != nil {
+		// Readiness reads the list again when it is due, so that it stays
+		// fresh even while no Android attestation comes.
+		s.ReadyCheck("android-revocation", func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err := revocation.List(ctx)
+			return err
+		})
+	}
 	p := verify.New(verify.Options{Workers: o.workers, MaxBatch: o.batchSize, MaxWait: o.batchWait, MaxQueue: o.maxQueue})
 	eng, err := engine.New(engine.Config{
 		Store:              st,
-		Verifiers:          engine.Verifiers(),
+		Verifiers:          engine.Verifiers(revocation),
 		PlainSignatures:    server.PipelineSignatures(p, o.keyCache),
 		Roots:              roots,
 		TPMVendorRoots:     tpmRoots,
@@ -389,6 +421,22 @@ func loadKeys(o *serveOptions) (*server.StaticKeys, error) {
 		}
 	}
 	return server.ParseStaticKeys(specs)
+}
+
+// loadRevocation reads the Android revocation status list of
+// --android-revocation once, so that a list that cannot be read stops the
+// start instead of refusing every Android enrollment later.
+func loadRevocation(o *serveOptions) (*androidkey.StatusSource, error) {
+	if o.androidRevocation == "" {
+		return nil, nil
+	}
+	src := &androidkey.StatusSource{Location: o.androidRevocation, Refresh: o.revocationRefresh, MaxAge: o.revocationMaxAge}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := src.List(ctx); err != nil {
+		return nil, err
+	}
+	return src, nil
 }
 
 // loadRoots reads the named trust anchors of --root NAME=FILE.

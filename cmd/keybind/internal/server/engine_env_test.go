@@ -150,7 +150,7 @@ func (env *engineEnv) start() {
 		s.OnShutdown(st.Close)
 		p := verify.New(verify.Options{})
 		cfg := engine.Config{
-			Store: st, Clock: env.clock, Verifiers: engine.Verifiers(), PlainSignatures: PipelineSignatures(p, 0),
+			Store: st, Clock: env.clock, Verifiers: engine.Verifiers(nil), PlainSignatures: PipelineSignatures(p, 0),
 			Roots: map[string][]*x509.Certificate{rootAndroid: {env.android.Root.Cert}, rootApple: {env.apple.Root}},
 		}
 		if env.edit != nil {
