@@ -51,7 +51,7 @@ func (e *Engine) CreateTenant(ctx context.Context, t Tenant) (*Tenant, error) {
 		} else if err != nil {
 			return err
 		}
-		return e.audit(tx, t.ID, "", "tenant.created", "", ActorAdmin, nil)
+		return e.audit(tx, t.ID, "", "tenant.created", "", actorOf(ctx), nil)
 	})
 	if err != nil {
 		return nil, storeError(err)
@@ -102,7 +102,7 @@ func (e *Engine) ChangeTenant(ctx context.Context, id string, ch TenantChange) (
 		if err := tx.Put(k, out); err != nil {
 			return err
 		}
-		return e.audit(tx, id, "", "tenant.updated", "", ActorAdmin, nil)
+		return e.audit(tx, id, "", "tenant.updated", "", actorOf(ctx), nil)
 	})
 	if err != nil {
 		return nil, storeError(err)
@@ -177,7 +177,7 @@ func (e *Engine) CreateUser(ctx context.Context, tenant string, u User) (*User, 
 		} else if err != nil {
 			return err
 		}
-		return e.audit(tx, tenant, u.ID, "user.created", "", ActorAdmin, map[string]string{"upn": u.UPN})
+		return e.audit(tx, tenant, u.ID, "user.created", "", actorOf(ctx), map[string]string{"upn": u.UPN})
 	})
 	if err != nil {
 		return nil, storeError(err)
@@ -259,7 +259,7 @@ func (e *Engine) ChangeUser(ctx context.Context, tenant, id string, ch UserChang
 			if err := tx.Put(uk, out); err != nil {
 				return err
 			}
-			return e.audit(tx, tenant, id, "user.updated", "", ActorAdmin, map[string]string{"upn": out.UPN})
+			return e.audit(tx, tenant, id, "user.updated", "", actorOf(ctx), map[string]string{"upn": out.UPN})
 		})
 		if err != nil {
 			return nil, storeError(err)
@@ -375,7 +375,7 @@ func (e *Engine) DeleteUser(ctx context.Context, tenant, id string) error {
 					return err
 				}
 			}
-			return e.audit(tx, tenant, id, "user.deleted", "", ActorAdmin, map[string]string{"credentials": strconv.Itoa(len(creds))})
+			return e.audit(tx, tenant, id, "user.deleted", "", actorOf(ctx), map[string]string{"credentials": strconv.Itoa(len(creds))})
 		})
 		if err != nil {
 			return storeError(err)
@@ -543,7 +543,7 @@ func (e *Engine) SetCredentialDisabled(ctx context.Context, tenant, id string, d
 		if disabled {
 			event = "credential.disabled"
 		}
-		return e.audit(tx, tenant, out.User, event, "", ActorAdmin, map[string]string{"credential": id})
+		return e.audit(tx, tenant, out.User, event, "", actorOf(ctx), map[string]string{"credential": id})
 	})
 	if err != nil {
 		return nil, storeError(err)
@@ -570,7 +570,7 @@ func (e *Engine) DeleteCredential(ctx context.Context, tenant, id string) error 
 		if err := e.deleteCredential(tx, &now); err != nil {
 			return err
 		}
-		return e.audit(tx, tenant, now.User, "credential.deleted", "", ActorAdmin, map[string]string{"credential": id, "device": now.Device})
+		return e.audit(tx, tenant, now.User, "credential.deleted", "", actorOf(ctx), map[string]string{"credential": id, "device": now.Device})
 	})
 	return storeError(err)
 }
@@ -676,7 +676,7 @@ func (e *Engine) SetDeviceDisabled(ctx context.Context, tenant, id string, disab
 		if disabled {
 			event = "device.disabled"
 		}
-		return e.audit(tx, tenant, "", event, "", ActorAdmin, map[string]string{"device": id})
+		return e.audit(tx, tenant, "", event, "", actorOf(ctx), map[string]string{"device": id})
 	})
 	if err != nil {
 		return nil, storeError(err)
@@ -721,7 +721,7 @@ func (e *Engine) DeleteDevice(ctx context.Context, tenant, id string) error {
 			if err := tx.Delete(store.TenantDeviceKey(tenant, id)); err != nil {
 				return err
 			}
-			return e.audit(tx, tenant, "", "device.deleted", "", ActorAdmin, map[string]string{"device": id, "credentials": strings.Join(v.Creds, ",")})
+			return e.audit(tx, tenant, "", "device.deleted", "", actorOf(ctx), map[string]string{"device": id, "credentials": strings.Join(v.Creds, ",")})
 		})
 		if err != nil {
 			return storeError(err)

@@ -104,7 +104,7 @@ func (e *Engine) CreateAPIKey(ctx context.Context, tenant, role, name, createdBy
 		if err := tx.Create(ik, hash[:]); err != nil {
 			return err
 		}
-		return e.audit(tx, tenant, "", "apikey.created", "", ActorAdmin, map[string]string{"key": id, "role": role, "by": createdBy})
+		return e.audit(tx, tenant, "", "apikey.created", "", actorOf(ctx), map[string]string{"key": id, "role": role, "by": createdBy})
 	})
 	if err != nil {
 		return nil, "", storeError(err)
@@ -173,7 +173,7 @@ func (e *Engine) RevokeAPIKey(ctx context.Context, tenant, id, revokedBy string)
 		if err := tx.Delete(ik); err != nil {
 			return err
 		}
-		return e.audit(tx, tenant, "", "apikey.revoked", "", ActorAdmin, map[string]string{"key": id, "role": rec.Role, "by": revokedBy})
+		return e.audit(tx, tenant, "", "apikey.revoked", "", actorOf(ctx), map[string]string{"key": id, "role": rec.Role, "by": revokedBy})
 	})
 	if err != nil {
 		return nil, storeError(err)

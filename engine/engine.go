@@ -35,6 +35,7 @@
 package engine
 
 import (
+	"context"
 	"crypto"
 	"crypto/rand"
 	"crypto/x509"
@@ -323,6 +324,23 @@ const (
 )
 
 // audit stages an audit record in tx.
+type actorKey struct{}
+
+// WithActor returns a context that names who acts (for example an API key:
+// "admin:k_…", "operator:…"). Administrative changes made with it are
+// recorded in the audit log under that name; without it, under ActorAdmin.
+func WithActor(ctx context.Context, actor string) context.Context {
+	return context.WithValue(ctx, actorKey{}, actor)
+}
+
+// actorOf returns the actor WithActor put in ctx, or ActorAdmin.
+func actorOf(ctx context.Context) string {
+	if a, ok := ctx.Value(actorKey{}).(string); ok && a != "" {
+		return a
+	}
+	return ActorAdmin
+}
+
 func (e *Engine) audit(tx *store.Tx, tenant, user, event string, code Code, actor string, details map[string]string) error {
 	return tx.Audit(store.AuditRecord{Time: e.now(), Tenant: tenant, User: user, Event: event, Code: string(code), Actor: actor, Details: details})
 }

@@ -386,7 +386,7 @@ func (e *Engine) ReverifyCredential(ctx context.Context, tenant, id string) (*at
 		}
 	}
 	e.st.Update(nil, func(tx *store.Tx) error {
-		return e.audit(tx, tenant, c.User, "credential.reverified", CodeOf(verr), ActorAdmin, map[string]string{"credential": id})
+		return e.audit(tx, tenant, c.User, "credential.reverified", CodeOf(verr), actorOf(ctx), map[string]string{"credential": id})
 	})
 	if verr != nil {
 		return nil, verr

@@ -158,7 +158,7 @@ func (a *engineAPI) createTenant(c *Ctx) error {
 	if req.Policy != nil {
 		t.Policy = *req.Policy
 	}
-	out, err := a.e.CreateTenant(c.rc, t)
+	out, err := a.e.CreateTenant(a.actorCtx(c), t)
 	if err != nil {
 		return err
 	}
@@ -189,7 +189,7 @@ func (a *engineAPI) updateTenant(c *Ctx) error {
 	if req.ID != "" && req.ID != tenant {
 		return Problemf(fasthttp.StatusBadRequest, string(engine.CodeInvalid), "a tenant's id cannot change")
 	}
-	out, err := a.e.ChangeTenant(c.rc, tenant, engine.TenantChange{Name: req.Name, Policy: req.Policy})
+	out, err := a.e.ChangeTenant(a.actorCtx(c), tenant, engine.TenantChange{Name: req.Name, Policy: req.Policy})
 	if err != nil {
 		return err
 	}
@@ -221,7 +221,7 @@ func (a *engineAPI) setPolicy(c *Ctx) error {
 	if err := decodeBody(c, &p, false); err != nil {
 		return err
 	}
-	out, err := a.e.ChangeTenant(c.rc, tenant, engine.TenantChange{Policy: &p})
+	out, err := a.e.ChangeTenant(a.actorCtx(c), tenant, engine.TenantChange{Policy: &p})
 	if err != nil {
 		return err
 	}
@@ -286,7 +286,7 @@ func (a *engineAPI) createUser(c *Ctx) error {
 	if req.MFAPush != nil {
 		u.MFAPush = *req.MFAPush
 	}
-	out, err := a.e.CreateUser(c.rc, tenant, u)
+	out, err := a.e.CreateUser(a.actorCtx(c), tenant, u)
 	if err != nil {
 		return err
 	}
@@ -318,7 +318,7 @@ func (a *engineAPI) updateUser(c *Ctx) error {
 	if req.ID != "" && req.ID != id {
 		return Problemf(fasthttp.StatusBadRequest, string(engine.CodeInvalid), "a user's id cannot change")
 	}
-	out, err := a.e.ChangeUser(c.rc, tenant, id, engine.UserChange{UPN: req.UPN, DisplayName: req.DisplayName, Groups: req.Groups, MFAPush: req.MFAPush})
+	out, err := a.e.ChangeUser(a.actorCtx(c), tenant, id, engine.UserChange{UPN: req.UPN, DisplayName: req.DisplayName, Groups: req.Groups, MFAPush: req.MFAPush})
 	if err != nil {
 		return err
 	}
@@ -335,7 +335,7 @@ func (a *engineAPI) deleteUser(c *Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := a.e.DeleteUser(c.rc, tenant, id); err != nil {
+	if err := a.e.DeleteUser(a.actorCtx(c), tenant, id); err != nil {
 		return err
 	}
 	for _, cr := range creds {
@@ -400,7 +400,7 @@ func (a *engineAPI) setDeviceDisabled(disabled bool) Handler {
 		if err != nil {
 			return err
 		}
-		d, err := a.e.SetDeviceDisabled(c.rc, tenant, c.Param("device"), disabled)
+		d, err := a.e.SetDeviceDisabled(a.actorCtx(c), tenant, c.Param("device"), disabled)
 		if err != nil {
 			return err
 		}
@@ -418,7 +418,7 @@ func (a *engineAPI) deleteDevice(c *Ctx) error {
 	if err != nil {
 		return err
 	}
-	if err := a.e.DeleteDevice(c.rc, tenant, d.ID); err != nil {
+	if err := a.e.DeleteDevice(a.actorCtx(c), tenant, d.ID); err != nil {
 		return err
 	}
 	a.invalidate(d.Creds...)
@@ -459,7 +459,7 @@ func (a *engineAPI) setCredentialDisabled(disabled bool) Handler {
 		if err != nil {
 			return err
 		}
-		cr, err := a.e.SetCredentialDisabled(c.rc, tenant, c.Param("credential"), disabled)
+		cr, err := a.e.SetCredentialDisabled(a.actorCtx(c), tenant, c.Param("credential"), disabled)
 		if err != nil {
 			return err
 		}
@@ -493,7 +493,7 @@ func (a *engineAPI) reverifyCredential(c *Ctx) error {
 	if _, err := a.e.GetCredential(c.rc, tenant, id); err != nil {
 		return err
 	}
-	v, err := a.e.ReverifyCredential(c.rc, tenant, id)
+	v, err := a.e.ReverifyCredential(a.actorCtx(c), tenant, id)
 	switch kind := engine.KindOf(err); {
 	case err == nil:
 		return ok(c, Reverified{Credential: id, Valid: true, Format: v.Format, Trust: string(v.Trust), Root: v.Root, Facts: v.Facts})
@@ -515,7 +515,7 @@ func (a *engineAPI) deleteCredential(c *Ctx) error {
 		return err
 	}
 	id := c.Param("credential")
-	if err := a.e.DeleteCredential(c.rc, tenant, id); err != nil {
+	if err := a.e.DeleteCredential(a.actorCtx(c), tenant, id); err != nil {
 		return err
 	}
 	a.invalidate(id)
@@ -543,7 +543,7 @@ func (a *engineAPI) createKey(c *Ctx) error {
 	if err := decodeBody(c, &req, false); err != nil {
 		return err
 	}
-	rec, key, err := a.e.CreateAPIKey(c.rc, tenant, req.Role, req.Name, actor(c))
+	rec, key, err := a.e.CreateAPIKey(a.actorCtx(c), tenant, req.Role, req.Name, actor(c))
 	if err != nil {
 		return err
 	}
@@ -555,7 +555,7 @@ func (a *engineAPI) revokeKey(c *Ctx) error {
 	if err != nil {
 		return err
 	}
-	rec, err := a.e.RevokeAPIKey(c.rc, tenant, c.Param("key"), actor(c))
+	rec, err := a.e.RevokeAPIKey(a.actorCtx(c), tenant, c.Param("key"), actor(c))
 	if err != nil {
 		return err
 	}

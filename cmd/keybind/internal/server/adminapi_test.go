@@ -210,6 +210,28 @@ func TestAdminRoutes(t *testing.T) {
 			t.Errorf("record of another user: %+v", rec)
 		}
 	}
+	// Administrative changes name the key that made them.
+	keys := decode[struct {
+		Keys []engine.APIKey `json:"keys"`
+	}](t, env.call(te.adminKey, "GET", base+"/keys", nil))
+	adminActors := map[string]bool{}
+	for _, k := range keys.Keys {
+		if k.Role == "admin" {
+			adminActors["admin:"+k.ID] = true
+		}
+	}
+	sawUserChange := false
+	for _, rec := range byUser.Records {
+		if rec.Event == "user.updated" || rec.Event == "user.created" {
+			sawUserChange = true
+			if !adminActors[rec.Actor] {
+				t.Errorf("%s recorded as made by %q, want one of the admin keys %v", rec.Event, rec.Actor, adminActors)
+			}
+		}
+	}
+	if !sawUserChange {
+		t.Error("no audit record of bob's creation or change")
+	}
 	mid := all.Records[len(all.Records)/2].Time
 	later, _ := te.admin.Audit(bg, "contoso", client.AuditQuery{Since: mid})
 	earlier, _ := te.admin.Audit(bg, "contoso", client.AuditQuery{Until: mid})

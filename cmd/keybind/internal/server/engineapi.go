@@ -14,10 +14,11 @@ import (
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
+	"github.com/valyala/fasthttp"
+
 	"github.com/keybind/keybind/attest"
 	"github.com/keybind/keybind/engine"
 	"github.com/keybind/keybind/store"
-	"github.com/valyala/fasthttp"
 )
 
 // EngineConfig wires the engine into the server: the API of auth servers
@@ -524,6 +525,12 @@ func noContent(c *Ctx) error {
 	c.rc.SetStatusCode(fasthttp.StatusNoContent)
 	c.rc.Response.Header.Set("Cache-Control", "no-store")
 	return nil
+}
+
+// actorCtx is the request's context naming the caller, so that the audit
+// records of administrative changes say which key made them.
+func (a *engineAPI) actorCtx(c *Ctx) context.Context {
+	return engine.WithActor(c.rc, actor(c))
 }
 
 // actor names the caller for records and the audit log.
