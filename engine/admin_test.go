@@ -286,3 +286,21 @@ func TestInjectedRandomness(t *testing.T) {
 		t.Error("the same randomness gave different challenges")
 	}
 }
+
+// Identifiers never begin with '-' or '_', whatever the randomness, so that
+// a shell command never takes one for a flag.
+func TestIDNeverLooksLikeAFlag(t *testing.T) {
+	for _, fill := range []byte{0xff, 0xfb, 0xf8, 0x00} {
+		e := &Engine{rand: bytes.NewReader(bytes.Repeat([]byte{fill}, 16))}
+		id, err := e.newID()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id[0] == '-' || id[0] == '_' {
+			t.Errorf("random bytes %#x: id %q begins with %q", fill, id, id[0])
+		}
+		if len(id) != 22 {
+			t.Errorf("id %q: length %d, want 22", id, len(id))
+		}
+	}
+}

@@ -220,12 +220,15 @@ func (e *Engine) random(b []byte) error {
 	return nil
 }
 
-// newID returns a random identifier (128 bits, base64url).
+// newID returns a random identifier (127 random bits, base64url). The
+// first byte's top bit is clear, so that an identifier never begins with
+// '-' or '_' and a command line never takes one for a flag.
 func (e *Engine) newID() (string, error) {
 	var b [16]byte
 	if err := e.random(b[:]); err != nil {
 		return "", err
 	}
+	b[0] &= 0x7f
 	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }
 
