@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/keybind/keybind/bench/sidebyside"
 	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 )
 
@@ -100,5 +101,56 @@ func BenchmarkPipeline(b *testing.B) {
 				})
 			}
 		}
+	}
+}
+
+// BenchmarkRatio shows the bar's in-process ratios side by side: in each
+// iteration, a request of n items through a pipeline of one worker, and
+// the same n signatures checked one by one by the standard library
+// (crypto/ecdsa.VerifyASN1 over SHA-256, crypto/ed25519.Verify), in
+// alternating order; it reports the median of the per-iteration speed
+// ratios (the standard library's time over the pipeline's: above 1 the
+// pipeline is faster), so that the machine's load cancels out.
+func BenchmarkRatio(b *testing.B) {
+	s := newSigner(b)
+	for _, c := range []struct {
+		alg Algorithm
+		n   int
+	}{{ECDSAP256, 1}, {ECDSAP256, 16}, {Ed25519, 16}} {
+		b.Run(fmt.Sprintf("%v/items=%d", c.alg, c.n), func(b *testing.B) {
+			items := make([]Item, c.n)
+			for i := range items {
+				items[i] = s.item(b, c.alg, []byte(fmt.Sprint("sign-in ", i)))
+			}
+			pub, edPub := &s.p256.PublicKey, s.ed.Public().(ed25519.PublicKey)
+			stdlib := func() {
+				for _, it := range items {
+					ok := false
+					if c.alg == Ed25519 {
+						ok = ed25519.Verify(edPub, it.Message, it.Signature)
+					} else {
+						d := sha256.Sum256(it.Message)
+						ok = ecdsa.VerifyASN1(pub, d[:], it.Signature)
+					}
+					if !ok {
+						b.Fatal("invalid")
+					}
+				}
+			}
+			p := New(Options{Workers: 1})
+			defer p.Close()
+			res := make([]Result, c.n)
+			pipeline := func() {
+				if err := p.Verify(items, res); err != nil || !res[c.n-1].Valid() {
+					b.Fatal(err, res[c.n-1].Code)
+				}
+			}
+			var ratios []float64
+			for i := 0; b.Loop(); i++ {
+				t := sidebyside.Times(i, stdlib, pipeline)
+				ratios = append(ratios, float64(t[0])/float64(t[1]))
+			}
+			b.ReportMetric(sidebyside.Median(ratios), "stdlib/pipeline")
+		})
 	}
 }
