@@ -58,6 +58,8 @@ type serveOptions struct {
 	revocationMaxAge             time.Duration
 	multiTenantDevices           bool
 	rateLimit, verifyRateLimit   float64
+	phoneRateLimit               float64
+	phoneRateBurst               int
 	rateBurst, verifyRateBurst   int
 	pollInterval, maxWait        time.Duration
 	requestWindow                time.Duration
@@ -127,6 +129,8 @@ plain HTTP, which is only safe on loopback or behind a TLS proxy.`)
 	fs.IntVar(&o.rateBurst, "rate-burst", 200, "requests one API key may make in a burst")
 	fs.Float64Var(&o.verifyRateLimit, "verify-rate-limit", 0, "POST /v1/verify requests per second allowed to one API key (0: no limit)")
 	fs.IntVar(&o.verifyRateBurst, "verify-rate-burst", 0, "POST /v1/verify requests one API key may make in a burst (0: twice the rate)")
+	fs.Float64Var(&o.phoneRateLimit, "phone-rate-limit", 5, "requests per second allowed to one enrollment or one credential on the phone routes, counted before any signature is checked (0: no limit)")
+	fs.IntVar(&o.phoneRateBurst, "phone-rate-burst", 20, "requests one enrollment or credential may make in a burst")
 	fs.DurationVar(&o.pollInterval, "poll-interval", 2*time.Second, "how often auth servers are told to poll a sign-in's outcome")
 	fs.DurationVar(&o.maxWait, "max-wait", 30*time.Second, "longest wait of a long poll of a sign-in's outcome")
 	fs.DurationVar(&o.requestWindow, "request-window", 5*time.Minute, "how far a phone's signed request may be from the server's clock")
@@ -173,18 +177,62 @@ func runServe(e *env, args []string) int {
 		e.errorf("serve: %v", err)
 		return 2
 	}
-	keys, err := loadKeys(o)
+	b, err := buildServer(o, log)
 	if err != nil {
 		e.errorf("serve: %v", err)
-		return 2
+		return b.status
+	}
+	s, closeAll := b.srv, b.close
+	addr, err := s.Listen()
+	if err != nil {
+		e.errorf("serve: %v", err)
+		closeAll()
+		return 1
+	}
+	if ta, ok := addr.(*net.TCPAddr); ok && !ta.IP.IsLoopback() && o.tlsCert == "" {
+		log.Warn("serving plain HTTP on a non-loopback address: API keys travel in clear unless a TLS proxy fronts the server", "addr", addr.String())
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		// After the first signal, a second one ends the process at once.
+		<-ctx.Done()
+		stop()
+	}()
+	if err := s.Serve(ctx); err != nil {
+		e.errorf("serve: %v", err)
+		return 1
+	}
+	return 0
+}
+
+// builtServer is the server of `keybind serve`, built from its options and
+// ready to Listen, or the exit status of a failed build.
+type builtServer struct {
+	srv *server.Server
+	// close releases the verify pipeline and the store while the server
+	// does not serve; once Serve runs, its shutdown closes them.
+	close func()
+	// status is the exit status of a failed build: 2 for bad settings, 1
+	// for a data directory that cannot be opened.
+	status int
+}
+
+// buildServer builds the server from the options (keys, roots, TLS,
+// revocation list, store, engine, verify pipeline and routes). On error the
+// builtServer carries the exit status and holds nothing open.
+func buildServer(o *serveOptions, log *slog.Logger) (*builtServer, error) {
+	bad := &builtServer{status: 2}
+	keys, err := loadKeys(o)
+	if err != nil {
+		return bad, err
 	}
 	// Static keys first: the verify endpoint's callers usually hold one.
 	auth := server.Authenticators{keys}
 	if o.operatorKey != "" {
 		op, err := server.ParseOperatorKey(o.operatorKey)
 		if err != nil {
-			e.errorf("serve: %v", err)
-			return 2
+			return bad, err
 		}
 		auth = append(auth, op)
 	} else {
@@ -192,31 +240,26 @@ func runServe(e *env, args []string) int {
 	}
 	roots, err := loadRoots(o)
 	if err != nil {
-		e.errorf("serve: %v", err)
-		return 2
+		return bad, err
 	}
 	var tlsConfig *tls.Config
 	if o.tlsCert != "" || o.tlsKey != "" {
 		cert, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
 		if err != nil {
-			e.errorf("serve: TLS: %v", err)
-			return 2
+			return bad, fmt.Errorf("TLS: %v", err)
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	revocation, err := loadRevocation(o)
 	if err != nil {
-		e.errorf("serve: --android-revocation: %v", err)
-		return 2
+		return bad, fmt.Errorf("--android-revocation: %v", err)
 	}
 	var tpmRoots []*x509.Certificate
 	if o.tpmVendorRoots != "" {
 		if tpmRoots, err = readPEMCertificates(o.tpmVendorRoots); err != nil {
-			e.errorf("serve: --tpm-vendor-roots: %v", err)
-			return 2
+			return bad, fmt.Errorf("--tpm-vendor-roots: %v", err)
 		}
 	}
-
 	s := server.New(server.Config{
 		Addr:            o.addr,
 		ReadTimeout:     o.readTimeout,
@@ -236,8 +279,7 @@ func runServe(e *env, args []string) int {
 		Logf:    func(format string, args ...any) { log.Error(fmt.Sprintf(format, args...), "component", "pebble") },
 	})
 	if err != nil {
-		e.errorf("serve: %v", err)
-		return 1
+		return &builtServer{status: 1}, err
 	}
 	// Registered first, so closed last: after the drain and every other
 	// resource.
@@ -263,10 +305,9 @@ func runServe(e *env, args []string) int {
 		RequestWindow:      o.requestWindow,
 	})
 	if err != nil {
-		e.errorf("serve: %v", err)
 		p.Close()
 		st.Close()
-		return 2
+		return bad, err
 	}
 	engineKeys := server.NewEngineKeys(eng, o.keyCache)
 	s.SetAuthenticator(append(auth, engineKeys))
@@ -285,34 +326,15 @@ func runServe(e *env, args []string) int {
 		PollInterval:   o.pollInterval,
 		MaxWait:        o.maxWait,
 		PhoneBodyLimit: o.phoneBodyLimit,
+		PhoneRateLimit: server.RateLimit{Rate: o.phoneRateLimit, Burst: o.phoneRateBurst},
 	})
-	// Until Serve runs, nothing closes them: a failure below closes them
-	// itself.
+	// Until Serve runs, nothing closes them: a caller that cannot serve
+	// closes them with builtServer.close.
 	closeAll := func() { p.Close(); st.Close() }
 	if tlsConfig != nil {
 		s.UseTLS(tlsConfig)
 	}
-	addr, err := s.Listen()
-	if err != nil {
-		e.errorf("serve: %v", err)
-		closeAll()
-		return 1
-	}
-	if ta, ok := addr.(*net.TCPAddr); ok && !ta.IP.IsLoopback() && o.tlsCert == "" {
-		log.Warn("serving plain HTTP on a non-loopback address: API keys travel in clear unless a TLS proxy fronts the server", "addr", addr.String())
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go func() {
-		// After the first signal, a second one ends the process at once.
-		<-ctx.Done()
-		stop()
-	}()
-	if err := s.Serve(ctx); err != nil {
-		e.errorf("serve: %v", err)
-		return 1
-	}
-	return 0
+	return &builtServer{srv: s, close: closeAll}, nil
 }
 
 // applyEnvAndConfig fills the flags not given on the command line from the

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -361,4 +362,117 @@ func TestEngineStatuses(t *testing.T) {
 	env.ts.get("/readyz").expectProblem(t, 503, CodeUnavailable)
 	// Keys already authenticated stay cached; a new one cannot be looked up.
 	env.call("kb_unknownkeyunknownkeyunknownkeyunknownkey12", "GET", "/v1/tenants/contoso", nil).expectProblem(t, 503, CodeUnavailable)
+}
+
+// TestPhoneRateLimit checks the phone routes' token buckets: one per
+// credential for signed requests and one per enrollment for attestations,
+// counted by the id the request names before anything is verified, so
+// that a noisy phone (or a flood naming its id) gets 429 and the others
+// do not.
+func TestPhoneRateLimit(t *testing.T) {
+	env := newEngineEnv(t, Config{}, EngineConfig{PhoneRateLimit: RateLimit{Rate: 0.5, Burst: 3}})
+	te := env.tenant("contoso", testPolicy())
+	env.user(te, "u1", "alice@contoso.com")
+	env.user(te, "u2", "bob@contoso.com")
+	noisy := env.mustEnroll(te, "u1")
+	quiet := env.mustEnroll(te, "u2")
+
+	for i := range 3 {
+		if _, err := noisy.Pending(bg); err != nil {
+			t.Fatalf("request %d of the burst: %v", i+1, err)
+		}
+	}
+	_, err := noisy.Pending(bg)
+	if p := wantProblem(t, err, 429, CodeRateLimited); p.RetryAfter != 2*time.Second {
+		t.Errorf("Retry-After %v, want 2s", p.RetryAfter)
+	}
+	if _, err := quiet.Pending(bg); err != nil {
+		t.Errorf("another credential: %v", err)
+	}
+	// A request naming the noisy credential is refused before its
+	// signature is looked at, whoever signed it.
+	forged := env.phone(noisy.cred, quiet.Prover)
+	_, err = forged.Pending(bg)
+	wantProblem(t, err, 429, CodeRateLimited)
+
+	// Attestations: a flood of bad evidence for one enrollment is cut
+	// off; another enrollment is not affected and enrolls.
+	enr, err := te.auth.StartEnrollment(bg, "u1", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		_, err := env.anon.Attest(bg, enr.ID, engine.FormatAndroidKey, engine.Evidence{"chain": []byte("garbage")}, "")
+		var p *client.Problem
+		if !errors.As(err, &p) || p.Status == 429 {
+			t.Fatalf("bad evidence within the burst: %v", err)
+		}
+	}
+	_, err = env.anon.Attest(bg, enr.ID, engine.FormatAndroidKey, engine.Evidence{"chain": []byte("garbage")}, "")
+	wantProblem(t, err, 429, CodeRateLimited)
+	env.user(te, "u3", "carol@contoso.com")
+	if _, err := env.enrollAndroid(te, "u3", ""); err != nil {
+		t.Errorf("another enrollment: %v", err)
+	}
+}
+
+// TestBoundedLimiter checks that a limiter of ids nobody vouched for
+// forgets the buckets that filled up again, and lets new ids through
+// untracked rather than growing past its bound.
+func TestBoundedLimiter(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	l := newBoundedLimiter(RateLimit{Rate: 1, Burst: 2}, 3)
+	l.now = func() time.Time { return now }
+	for _, k := range []string{"a", "b", "c"} {
+		if _, ok := l.allow(k); !ok {
+			t.Fatalf("%s: refused", k)
+		}
+	}
+	// Full, with every bucket in use: a new id goes through untracked.
+	for range 5 {
+		if _, ok := l.allow("d"); !ok {
+			t.Fatal("an untracked id was refused")
+		}
+	}
+	if n := l.size.Load(); n != 3 {
+		t.Fatalf("%d buckets, want 3", n)
+	}
+	l.allow("a")
+	if _, ok := l.allow("a"); ok {
+		t.Fatal("a tracked id over its burst was allowed")
+	}
+	// Two seconds later every bucket has filled up again: the next new id
+	// sweeps them and is counted.
+	now = now.Add(2 * time.Second)
+	l.allow("e")
+	l.allow("e")
+	if _, ok := l.allow("e"); ok {
+		t.Fatal("e over its burst was allowed: it was not tracked after the sweep")
+	}
+	if n := l.size.Load(); n != 1 {
+		t.Errorf("%d buckets after the sweep, want 1", n)
+	}
+}
+
+// TestBoundedLimiterSweepsRarely checks that a full limiter flooded with
+// new ids passes over its buckets at most once a second.
+func TestBoundedLimiterSweepsRarely(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	l := newBoundedLimiter(RateLimit{Rate: 1, Burst: 2}, 2)
+	l.now = func() time.Time { return now }
+	l.allow("a")
+	l.allow("b")
+	l.allow("c") // full: a sweep, which finds every bucket in use
+	swept := l.lastSweep
+	now = now.Add(3 * time.Second) // every bucket full again
+	l.lastSweep = now.Add(-sweepEvery / 2)
+	l.allow("d")
+	if n := l.size.Load(); n != 2 {
+		t.Fatalf("a sweep ran half a second after the last: %d buckets", n)
+	}
+	now = now.Add(sweepEvery)
+	l.allow("e")
+	if n := l.size.Load(); n != 1 || !l.lastSweep.After(swept) {
+		t.Fatalf("no sweep a second later: %d buckets", n)
+	}
 }

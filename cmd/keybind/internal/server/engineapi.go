@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"math"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -45,7 +47,17 @@ type EngineConfig struct {
 	// PhoneBodyLimit bounds the bodies of the phone routes (attestations);
 	// default 256 KiB. Other routes take Config.BodyLimit.
 	PhoneBodyLimit int
+	// PhoneRateLimit bounds the requests of one enrollment (its
+	// attestation and TPM activation routes) and of one credential (the
+	// signed device requests), counted by the id the request names before
+	// any evidence or signature is checked, so that a flood costs no
+	// verification. Over it: 429 http.rate_limited with Retry-After. The
+	// zero value sets no limit.
+	PhoneRateLimit RateLimit
 }
+
+// maxPhoneLimiterKeys bounds the buckets of PhoneRateLimit.
+const maxPhoneLimiterKeys = 1 << 17
 
 // Role sets of the engine's routes.
 var (
@@ -67,6 +79,30 @@ type engineAPI struct {
 	st   *store.Store
 	keys *EngineKeys
 	cfg  EngineConfig
+	// phoneLimiter counts the phone routes' requests by enrollment or
+	// credential id (EngineConfig.PhoneRateLimit).
+	phoneLimiter *keyLimiter
+	phoneSeed    maphash.Seed
+}
+
+// phoneAllowed takes a token of the enrollment or credential a phone's
+// request names (kind "enrollment" or "credential"), or returns the 429.
+func (a *engineAPI) phoneAllowed(kind, id string) error {
+	if a.phoneLimiter == nil {
+		return nil
+	}
+	// Buckets are keyed by a keyed hash of the id: ids come from the
+	// request, unchecked and of any length.
+	var h maphash.Hash
+	h.SetSeed(a.phoneSeed)
+	h.WriteString(kind)
+	h.WriteByte(0)
+	h.WriteString(id)
+	if wait, ok := a.phoneLimiter.allow(strconv.FormatUint(h.Sum64(), 36)); !ok {
+		a.s.rateLimited.Inc()
+		return &Problem{Status: fasthttp.StatusTooManyRequests, Code: CodeRateLimited, Detail: "too many requests for this " + kind, RetryAfter: wait}
+	}
+	return nil
 }
 
 // EnableEngine registers the engine's routes (see the README's "Server"
@@ -89,7 +125,7 @@ func (s *Server) EnableEngine(cfg EngineConfig) {
 	if cfg.PhoneBodyLimit <= 0 {
 		cfg.PhoneBodyLimit = 256 << 10
 	}
-	a := &engineAPI{s: s, e: cfg.Engine, st: cfg.Store, keys: cfg.Keys, cfg: cfg}
+	a := &engineAPI{s: s, e: cfg.Engine, st: cfg.Store, keys: cfg.Keys, cfg: cfg, phoneLimiter: newBoundedLimiter(cfg.PhoneRateLimit, maxPhoneLimiterKeys), phoneSeed: maphash.MakeSeed()}
 	a.registerAuthServer()
 	a.registerPhone()
 	a.registerAdmin()

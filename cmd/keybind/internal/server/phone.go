@@ -131,6 +131,9 @@ func (a *engineAPI) attest(c *Ctx) error {
 	if err := checkQuery(c); err != nil {
 		return err
 	}
+	if err := a.phoneAllowed("enrollment", c.Param("enrollment")); err != nil {
+		return err
+	}
 	var req EvidenceRequest
 	if err := decodeBody(c, &req, true); err != nil {
 		return err
@@ -148,6 +151,9 @@ func (a *engineAPI) attest(c *Ctx) error {
 
 func (a *engineAPI) tpmActivation(c *Ctx) error {
 	if err := checkQuery(c); err != nil {
+		return err
+	}
+	if err := a.phoneAllowed("enrollment", c.Param("enrollment")); err != nil {
 		return err
 	}
 	var req TPMActivationRequest
@@ -172,6 +178,9 @@ func (a *engineAPI) tpmAnswer(c *Ctx) error {
 	if err := checkQuery(c); err != nil {
 		return err
 	}
+	if err := a.phoneAllowed("enrollment", c.Param("enrollment")); err != nil {
+		return err
+	}
 	var req TPMActivationAnswer
 	if err := decodeBody(c, &req, true); err != nil {
 		return err
@@ -189,6 +198,9 @@ func (a *engineAPI) signed(h func(c *Ctx, cred *engine.Credential) error) Handle
 	return func(c *Ctx) error {
 		req, err := deviceRequest(c)
 		if err != nil {
+			return err
+		}
+		if err := a.phoneAllowed("credential", req.Credential); err != nil {
 			return err
 		}
 		cred, err := a.e.AuthenticateRequest(c.rc, req)
