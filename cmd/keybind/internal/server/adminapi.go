@@ -125,7 +125,7 @@ func (a *engineAPI) listTenants(c *Ctx) error {
 		return err
 	}
 	if c.Principal.Role != RoleOperator {
-		t, err := a.e.GetTenant(c.rc, c.Principal.Tenant)
+		t, err := a.e.GetTenant(c.Context(), c.Principal.Tenant)
 		if engine.CodeOf(err) == engine.CodeTenantNotFound {
 			return ok(c, map[string]any{"tenants": []engine.Tenant{}})
 		} else if err != nil {
@@ -133,7 +133,7 @@ func (a *engineAPI) listTenants(c *Ctx) error {
 		}
 		return ok(c, map[string]any{"tenants": []engine.Tenant{*t}})
 	}
-	list, err := a.e.ListTenants(c.rc)
+	list, err := a.e.ListTenants(c.Context())
 	if err != nil {
 		return err
 	}
@@ -170,7 +170,7 @@ func (a *engineAPI) getTenant(c *Ctx) error {
 	if err != nil {
 		return err
 	}
-	t, err := a.e.GetTenant(c.rc, tenant)
+	t, err := a.e.GetTenant(c.Context(), tenant)
 	if err != nil {
 		return err
 	}
@@ -205,7 +205,7 @@ func (a *engineAPI) getPolicy(c *Ctx) error {
 	if err != nil {
 		return err
 	}
-	t, err := a.e.GetTenant(c.rc, tenant)
+	t, err := a.e.GetTenant(c.Context(), tenant)
 	if err != nil {
 		return err
 	}
@@ -234,9 +234,9 @@ func (a *engineAPI) listUsers(c *Ctx) error {
 		return err
 	}
 	if upn := c.query("upn"); upn != "" {
-		u, err := a.e.UserByUPN(c.rc, tenant, upn)
+		u, err := a.e.UserByUPN(c.Context(), tenant, upn)
 		if engine.CodeOf(err) == engine.CodeUserNotFound {
-			if _, err := a.e.GetTenant(c.rc, tenant); err != nil {
+			if _, err := a.e.GetTenant(c.Context(), tenant); err != nil {
 				return err
 			}
 			return ok(c, map[string]any{"users": []engine.User{}})
@@ -245,7 +245,7 @@ func (a *engineAPI) listUsers(c *Ctx) error {
 		}
 		return ok(c, map[string]any{"users": []engine.User{*u}})
 	}
-	list, err := a.e.ListUsers(c.rc, tenant)
+	list, err := a.e.ListUsers(c.Context(), tenant)
 	if err != nil {
 		return err
 	}
@@ -298,7 +298,7 @@ func (a *engineAPI) getUser(c *Ctx) error {
 	if err != nil {
 		return err
 	}
-	u, err := a.e.GetUser(c.rc, tenant, c.Param("user"))
+	u, err := a.e.GetUser(c.Context(), tenant, c.Param("user"))
 	if err != nil {
 		return err
 	}
@@ -331,7 +331,7 @@ func (a *engineAPI) deleteUser(c *Ctx) error {
 		return err
 	}
 	id := c.Param("user")
-	creds, err := a.e.ListCredentials(c.rc, tenant, id)
+	creds, err := a.e.ListCredentials(c.Context(), tenant, id)
 	if err != nil {
 		return err
 	}
@@ -349,7 +349,7 @@ func (a *engineAPI) listGroups(c *Ctx) error {
 	if err != nil {
 		return err
 	}
-	users, err := a.e.ListUsers(c.rc, tenant)
+	users, err := a.e.ListUsers(c.Context(), tenant)
 	if err != nil {
 		return err
 	}
@@ -372,7 +372,7 @@ func (a *engineAPI) listDevices(c *Ctx) error {
 	if err != nil {
 		return err
 	}
-	list, err := a.e.ListDevices(c.rc, tenant)
+	list, err := a.e.ListDevices(c.Context(), tenant)
 	if err != nil {
 		return err
 	}
@@ -387,7 +387,7 @@ func (a *engineAPI) getDevice(c *Ctx) error {
 	if err != nil {
 		return err
 	}
-	d, err := a.e.GetDevice(c.rc, tenant, c.Param("device"))
+	d, err := a.e.GetDevice(c.Context(), tenant, c.Param("device"))
 	if err != nil {
 		return err
 	}
@@ -414,7 +414,7 @@ func (a *engineAPI) deleteDevice(c *Ctx) error {
 	if err != nil {
 		return err
 	}
-	d, err := a.e.GetDevice(c.rc, tenant, c.Param("device"))
+	d, err := a.e.GetDevice(c.Context(), tenant, c.Param("device"))
 	if err != nil {
 		return err
 	}
@@ -430,7 +430,7 @@ func (a *engineAPI) listCredentials(c *Ctx) error {
 	if err != nil {
 		return err
 	}
-	list, err := a.e.ListCredentials(c.rc, tenant, c.query("user"))
+	list, err := a.e.ListCredentials(c.Context(), tenant, c.query("user"))
 	if err != nil {
 		return err
 	}
@@ -446,7 +446,7 @@ func (a *engineAPI) getCredential(c *Ctx) error {
 	if err != nil {
 		return err
 	}
-	cr, err := a.e.GetCredential(c.rc, tenant, c.Param("credential"))
+	cr, err := a.e.GetCredential(c.Context(), tenant, c.Param("credential"))
 	if err != nil {
 		return err
 	}
@@ -490,7 +490,7 @@ func (a *engineAPI) reverifyCredential(c *Ctx) error {
 		return err
 	}
 	id := c.Param("credential")
-	if _, err := a.e.GetCredential(c.rc, tenant, id); err != nil {
+	if _, err := a.e.GetCredential(c.Context(), tenant, id); err != nil {
 		return err
 	}
 	v, err := a.e.ReverifyCredential(a.actorCtx(c), tenant, id)
@@ -527,7 +527,7 @@ func (a *engineAPI) listKeys(c *Ctx) error {
 	if err != nil {
 		return err
 	}
-	list, err := a.e.ListAPIKeys(c.rc, tenant)
+	list, err := a.e.ListAPIKeys(c.Context(), tenant)
 	if err != nil {
 		return err
 	}
@@ -588,7 +588,7 @@ func (a *engineAPI) audit(c *Ctx) error {
 	if limit < 1 || limit > 1000 {
 		return Problemf(fasthttp.StatusBadRequest, CodeQuery, "limit: 1 to 1000")
 	}
-	page, err := a.e.Audit(c.rc, engine.AuditQuery{Tenant: tenant, User: c.query("user"), From: since, To: until, Limit: limit, After: c.query("cursor")})
+	page, err := a.e.Audit(c.Context(), engine.AuditQuery{Tenant: tenant, User: c.query("user"), From: since, To: until, Limit: limit, After: c.query("cursor")})
 	if err != nil {
 		return err
 	}

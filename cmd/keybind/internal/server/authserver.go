@@ -71,7 +71,7 @@ func (a *engineAPI) startSignIn(c *Ctx) error {
 	if err := decodeBody(c, &req, false); err != nil {
 		return err
 	}
-	start, err := a.e.StartSignIn(c.rc, engine.SignInRequest{Tenant: c.Principal.Tenant, Username: req.Username, LoginHint: req.LoginHint, Context: req.Context})
+	start, err := a.e.StartSignIn(c.Context(), engine.SignInRequest{Tenant: c.Principal.Tenant, Username: req.Username, LoginHint: req.LoginHint, Context: req.Context})
 	if err != nil {
 		return err
 	}
@@ -107,14 +107,14 @@ func (a *engineAPI) signInOutcome(c *Ctx) error {
 	}
 	tenant, id := c.Principal.Tenant, c.Param("attempt")
 	if wait == 0 {
-		o, err := a.e.SignInOutcome(c.rc, tenant, id)
+		o, err := a.e.SignInOutcome(c.Context(), tenant, id)
 		if err != nil {
 			return err
 		}
 		return a.outcome(c, o)
 	}
 	d := min(time.Duration(wait)*time.Second, a.cfg.MaxWait)
-	ctx, cancel := context.WithTimeout(c.rc, d)
+	ctx, cancel := context.WithTimeout(c.Context(), d)
 	defer cancel()
 	o, err := a.e.WaitSignIn(ctx, tenant, id)
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
@@ -130,7 +130,7 @@ func (a *engineAPI) cancelSignIn(c *Ctx) error {
 	if err := noBody(c); err != nil {
 		return err
 	}
-	o, err := a.e.CancelSignIn(c.rc, c.Principal.Tenant, c.Param("attempt"))
+	o, err := a.e.CancelSignIn(c.Context(), c.Principal.Tenant, c.Param("attempt"))
 	if err != nil {
 		return err
 	}
@@ -151,13 +151,13 @@ func (a *engineAPI) startEnrollment(c *Ctx) error {
 	case (req.User == "") == (req.Username == ""):
 		return Problemf(fasthttp.StatusBadRequest, string(engine.CodeInvalid), "give exactly one of user (the id) and username (the UPN)")
 	case req.Username != "":
-		u, err := a.e.UserByUPN(c.rc, tenant, req.Username)
+		u, err := a.e.UserByUPN(c.Context(), tenant, req.Username)
 		if err != nil {
 			return err
 		}
 		user = u.ID
 	}
-	enr, err := a.e.StartEnrollment(c.rc, tenant, user)
+	enr, err := a.e.StartEnrollment(c.Context(), tenant, user)
 	if err != nil {
 		return err
 	}

@@ -566,7 +566,7 @@ func noContent(c *Ctx) error {
 // actorCtx is the request's context naming the caller, so that the audit
 // records of administrative changes say which key made them.
 func (a *engineAPI) actorCtx(c *Ctx) context.Context {
-	return engine.WithActor(c.rc, actor(c))
+	return engine.WithActor(c.Context(), actor(c))
 }
 
 // actor names the caller for records and the audit log.

@@ -1,10 +1,13 @@
 package server
 
 import (
+	"crypto/tls"
+	"io"
 	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // limitListener bounds the open connections in all and per remote IP
@@ -76,10 +79,53 @@ type limitedConn struct {
 	l    *limitListener
 	ip   netip.Addr
 	once sync.Once
+	// linger: the client may still be sending what the server did not
+	// read (see lingerOnClose).
+	linger atomic.Bool
+}
+
+// Bounds of a lingering close: how long and how much the server keeps
+// reading, and discarding, after its answer.
+const (
+	lingerTime  = 2 * time.Second
+	lingerBytes = 1 << 20
+)
+
+// lingerOnClose marks a connection whose answer was written before the
+// request was read to its end (a body over the route's limit, a malformed
+// request). Closing such a connection outright, with the client's bytes
+// unread, makes the system answer them with a reset, which can destroy
+// the answer before the client reads it. Closing a marked connection
+// instead ends the server's side of the stream (the client sees the whole
+// answer, then the end) and reads away what the client still sends, up to
+// lingerBytes for up to lingerTime, before closing it. The connection
+// keeps its place in the connection limits until then.
+func lingerOnClose(c net.Conn) {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	if lc, ok := c.(*limitedConn); ok {
+		lc.linger.Store(true)
+	}
 }
 
 func (c *limitedConn) Close() error {
+	if c.linger.Swap(false) {
+		if tc, ok := c.Conn.(*net.TCPConn); ok && tc.CloseWrite() == nil {
+			go c.drainAndClose()
+			return nil
+		}
+	}
 	err := c.Conn.Close()
 	c.once.Do(func() { c.l.release(c.ip) })
 	return err
+}
+
+// drainAndClose finishes a lingering close (lingerOnClose).
+func (c *limitedConn) drainAndClose() {
+	if c.Conn.SetReadDeadline(time.Now().Add(lingerTime)) == nil {
+		_, _ = io.CopyN(io.Discard, c.Conn, lingerBytes)
+	}
+	c.Conn.Close()
+	c.once.Do(func() { c.l.release(c.ip) })
 }

@@ -142,7 +142,7 @@ func (a *engineAPI) attest(c *Ctx) error {
 	for name, v := range req.Evidence {
 		ev[name] = v
 	}
-	cred, err := a.e.CompleteEnrollment(c.rc, engine.EnrollRequest{Enrollment: c.Param("enrollment"), Format: req.Format, Evidence: ev, Device: req.Device})
+	cred, err := a.e.CompleteEnrollment(c.Context(), engine.EnrollRequest{Enrollment: c.Param("enrollment"), Format: req.Format, Evidence: ev, Device: req.Device})
 	if err != nil {
 		return err
 	}
@@ -164,7 +164,7 @@ func (a *engineAPI) tpmActivation(c *Ctx) error {
 	for i, b := range req.EKIssuers {
 		issuers[i] = b
 	}
-	act, err := a.e.StartTPMActivation(c.rc, engine.TPMActivationRequest{
+	act, err := a.e.StartTPMActivation(c.Context(), engine.TPMActivationRequest{
 		Enrollment: c.Param("enrollment"), EKCertificate: req.EKCertificate, EKIssuers: issuers, EKPublic: req.EKPublic,
 		AK: engine.TPMAKParameters{Public: req.AK.Public, CreateData: req.AK.CreateData, CreateAttestation: req.AK.CreateAttestation, CreateSignature: req.AK.CreateSignature},
 	})
@@ -185,7 +185,7 @@ func (a *engineAPI) tpmAnswer(c *Ctx) error {
 	if err := decodeBody(c, &req, true); err != nil {
 		return err
 	}
-	ak, err := a.e.CompleteTPMActivation(c.rc, c.Param("enrollment"), req.Secret)
+	ak, err := a.e.CompleteTPMActivation(c.Context(), c.Param("enrollment"), req.Secret)
 	if err != nil {
 		return err
 	}
@@ -203,7 +203,7 @@ func (a *engineAPI) signed(h func(c *Ctx, cred *engine.Credential) error) Handle
 		if err := a.phoneAllowed("credential", req.Credential); err != nil {
 			return err
 		}
-		cred, err := a.e.AuthenticateRequest(c.rc, req)
+		cred, err := a.e.AuthenticateRequest(c.Context(), req)
 		if err != nil {
 			if engine.KindOf(err) == engine.KindUnauthenticated {
 				c.rc.Response.Header.Set("WWW-Authenticate", `Keybind-Device realm="keybind"`)
@@ -259,7 +259,7 @@ func (a *engineAPI) pending(c *Ctx, cred *engine.Credential) error {
 		return err
 	}
 	out := PendingSignIns{Attempts: []PendingSignIn{}}
-	p, err := a.e.PendingSignIn(c.rc, cred.ID)
+	p, err := a.e.PendingSignIn(c.Context(), cred.ID)
 	switch {
 	case engine.CodeOf(err) == engine.CodeSignInNone:
 	case err != nil:
@@ -284,7 +284,7 @@ func (a *engineAPI) answer(c *Ctx, cred *engine.Credential) error {
 	if err := decodeBody(c, &req, true); err != nil {
 		return err
 	}
-	out, err := a.e.AnswerSignIn(c.rc, engine.Answer{
+	out, err := a.e.AnswerSignIn(c.Context(), engine.Answer{
 		Attempt: c.Param("attempt"), Credential: cred.ID, Decision: req.Decision, Number: req.Number,
 		Signature: req.Signature, AuthenticatorData: req.AuthenticatorData, ClientDataJSON: req.ClientDataJSON,
 	})

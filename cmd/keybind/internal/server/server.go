@@ -141,6 +141,13 @@ type Server struct {
 	started  time.Time
 	draining atomic.Bool
 	serving  atomic.Bool
+	// stopping is the context of the handlers' work (Ctx.Context): it is
+	// canceled when the shutdown begins, which ends long polls early.
+	// Handlers never use the fasthttp.RequestCtx as a context: contexts
+	// derived from it may outlive the request and read it after fasthttp
+	// has reused it.
+	stopping context.Context
+	stop     context.CancelFunc
 
 	mu          sync.Mutex
 	closers     []func() error
@@ -175,6 +182,7 @@ func New(cfg Config) *Server {
 	cfg = cfg.withDefaults()
 	s := &Server{cfg: cfg, log: cfg.Logger, metrics: NewMetrics(), started: time.Now(),
 		limiter: newKeyLimiter(cfg.RateLimit), vlimiter: newKeyLimiter(cfg.VerifyRateLimit)}
+	s.stopping, s.stop = context.WithCancel(context.Background())
 	s.ctxPool.New = func() any { return &Ctx{s: s} }
 	s.panics = s.metrics.Counter("keybind_http_panics_total", "Handler panics recovered (each one a bug, logged with its stack).")
 	s.inflight = s.metrics.Gauge("keybind_http_requests_in_flight", "Requests being served.")
@@ -336,6 +344,8 @@ func (s *Server) serveError(ctx *fasthttp.RequestCtx, err error) {
 		p = Problemf(fasthttp.StatusBadRequest, CodeBadRequest, "malformed HTTP request")
 	}
 	WriteProblem(ctx, p)
+	// The rest of the request may still be on its way.
+	lingerOnClose(ctx.Conn())
 	s.countRequest(s.unmatched, p.Status, 0)
 }
 
@@ -486,6 +496,7 @@ func (s *Server) Serve(ctx context.Context) error {
 
 func (s *Server) shutdown() error {
 	s.draining.Store(true)
+	s.stop()
 	s.log.Info("shutting down: draining in-flight requests", "timeout", s.cfg.ShutdownTimeout.String())
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
@@ -541,6 +552,11 @@ type Ctx struct {
 func (c *Ctx) reset() {
 	*c = Ctx{s: c.s}
 }
+
+// Context is the context of the request's work: it is canceled when the
+// server begins to shut down. Use it, never Request(), where a
+// context.Context is wanted.
+func (c *Ctx) Context() context.Context { return c.s.stopping }
 
 // Request returns the underlying fasthttp request context (valid until the
 // handler returns).

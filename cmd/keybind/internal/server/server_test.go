@@ -951,3 +951,36 @@ func TestTLS(t *testing.T) {
 		}
 	}
 }
+
+// TestOversizedBodyAnswered: a body over the route's limit is refused
+// from its Content-Length, before it is read; the client, still sending
+// it, must nevertheless receive the 413 every time (the server's side
+// ends with a lingering close, not a reset), and each lingering
+// connection gives its place in the connection limits back.
+func TestOversizedBodyAnswered(t *testing.T) {
+	ts := verifyServer(t, nil, Config{})
+	big := []byte(`{"items":[{"algorithm":"ed25519","message":"` + strings.Repeat("A", 512<<10) + `"}]}`)
+	for i := range 20 {
+		req, _ := http.NewRequest("POST", ts.url+"/v1/verify", bytes.NewReader(big))
+		req.Header.Set("Authorization", "Bearer "+keyA)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := ts.client.Do(req)
+		if err != nil {
+			t.Fatalf("attempt %d: the 413 was lost: %v", i, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 413 || !bytes.Contains(b, []byte(CodeBodyTooLarge)) {
+			t.Fatalf("attempt %d: %d %s", i, resp.StatusCode, b)
+		}
+	}
+	ts.client.CloseIdleConnections()
+	ln := ts.s.ln.(*limitListener)
+	deadline := time.Now().Add(5 * time.Second)
+	for ln.open.Load() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections still hold their places", ln.open.Load())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
