@@ -258,6 +258,17 @@ func (c *Client) CreateKey(ctx context.Context, tenant, role, name string) (*New
 	return &out, nil
 }
 
+// ListKeys lists a tenant's API keys (their records; never the keys).
+func (c *Client) ListKeys(ctx context.Context, tenant string) ([]engine.APIKey, error) {
+	var out struct {
+		Keys []engine.APIKey `json:"keys"`
+	}
+	if err := c.Do(ctx, "GET", tenantPath(tenant, "keys"), nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Keys, nil
+}
+
 // RevokeKey revokes an API key of a tenant.
 func (c *Client) RevokeKey(ctx context.Context, tenant, id string) error {
 	return c.Do(ctx, "DELETE", tenantPath(tenant, "keys", id), nil, nil)

@@ -67,9 +67,9 @@ func adminCommand(e *env, usageLine, description string, nargs int, setup func(f
 			return 2
 		}
 		a := &adminCall{e: e, fs: fs, args: positional, tenant: firstOf(*tenant, os.Getenv("KEYBIND_TENANT"))}
-		base := firstOf(*server, os.Getenv("KEYBIND_SERVER"), "http://127.0.0.1:8443")
-		if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			e.errorf("--server %q: want http(s)://host[:port]", base)
+		base, err := serverURL(*server)
+		if err != nil {
+			e.errorf("%v", err)
 			return 2
 		}
 		a.c = client.New(base, firstOf(*key, os.Getenv("KEYBIND_KEY")))
@@ -123,6 +123,16 @@ func parseInterspersed(e *env, fs *flag.FlagSet, args []string) ([]string, int) 
 		positional = append(positional, rest[0])
 		args = rest[1:]
 	}
+}
+
+// serverURL returns the server's URL: flag, KEYBIND_SERVER or the
+// default, checked to be http(s)://host[:port].
+func serverURL(flag string) (string, error) {
+	base := firstOf(flag, os.Getenv("KEYBIND_SERVER"), "http://127.0.0.1:8443")
+	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", usageError(fmt.Sprintf("--server %q: want http(s)://host[:port]", base))
+	}
+	return base, nil
 }
 
 func firstOf(vs ...string) string {
