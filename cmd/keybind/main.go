@@ -47,6 +47,7 @@ func commands() []*command {
 		{name: "serve", summary: "run the keybind server (the verify endpoint and operations routes)", run: runServe},
 		{name: "bench", summary: "measure the verify endpoint against its performance bar", run: runBench},
 		{name: "admin", summary: "administer a data directory (export, import)", run: runAdmin},
+		{name: "device", summary: "a simulated phone: enroll it, list and answer its sign-ins", run: runDevice},
 	}
 }
 
@@ -117,10 +118,23 @@ func parseFlags(e *env, fs *flag.FlagSet, args []string) int {
 		return 0
 	case err != nil:
 		e.errorf("%v", err)
-		fmt.Fprintf(e.stderr, "Run 'keybind %s --help' for usage.\n", fs.Name())
+		fmt.Fprintf(e.stderr, "Run '%s --help' for usage.\n", commandPath(fs.Name()))
 		return 2
 	}
 	return -1
+}
+
+// commandPath is the command of a usage line: its leading lower-case
+// words ("keybind admin user get" of "keybind admin user get ID").
+func commandPath(usageLine string) string {
+	var words []string
+	for _, w := range strings.Fields(usageLine) {
+		if w == "" || w[0] < 'a' || w[0] > 'z' {
+			break
+		}
+		words = append(words, w)
+	}
+	return strings.Join(words, " ")
 }
 
 // subcommands dispatches a command with sub-commands of its own (such as

@@ -59,6 +59,13 @@ func TestHelp(t *testing.T) {
 		}
 		_, list, ok := strings.Cut(out, "\nCommands:\n\n")
 		if !ok {
+			// A leaf: an unknown flag is a usage error that names the
+			// command's own help.
+			st, _, errOut := keybind(t, append(path, "--no-such-flag")...)
+			want := "Run 'keybind " + strings.Join(path, " ") + " --help' for usage."
+			if st != 2 || !strings.Contains(errOut, want) {
+				t.Errorf("keybind %s --no-such-flag: status %d, stderr %q, want 2 and %q", strings.Join(path, " "), st, errOut, want)
+			}
 			return
 		}
 		list, _, _ = strings.Cut(list, "\n\n")
