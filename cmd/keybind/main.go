@@ -42,6 +42,7 @@ func (e *env) errorf(format string, args ...any) {
 
 func commands() []*command {
 	return []*command{
+		{name: "demo", summary: "run passwordless phone sign-in on this machine: a sign-in page and simulated phones", run: runDemo},
 		{name: "vectors", summary: "run test vectors (the CI interface)", run: runVectors},
 		{name: "attest", summary: "verify one attestation and print its verdict and facts", run: runAttest},
 		{name: "serve", summary: "run the keybind server (the verify endpoint and operations routes)", run: runServe},
