@@ -5,8 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
-	"io"
-	"runtime"
+	"math"
 	"slices"
 	"time"
 
@@ -39,33 +38,46 @@ type BarConfig struct {
 	// Rounds of measurements; each reports ratios of figures measured
 	// back to back, and the report gives the median. Default 5.
 	Rounds int
-	// Duration of each HTTP measurement (default 2s) and of each crypto
-	// ceiling measurement (default 500ms).
-	Duration, CryptoDuration time.Duration
-	// Connections of the closed-loop runs. Default 16.
+	// Duration of each HTTP measurement (default 2s), of each crypto
+	// ceiling measurement (default 500ms), and of the warm-up of each
+	// HTTP measurement (default 500ms).
+	Duration, CryptoDuration, Warmup time.Duration
+	// Connections of the closed-loop runs with one-item requests (default
+	// 64); the runs with 16-item requests use a quarter of them (at least
+	// 16), the fixed-rate run twice as many.
 	Connections int
-	// GeneratorProcs bounds the load generator's Go threads (see
-	// HTTPConfig.Procs) and ServerProcs the server's (GOMAXPROCS); 0
-	// leaves them alone.
-	GeneratorProcs, ServerProcs int
-	// Progress, when set, receives a line per measurement.
-	Progress io.Writer
+	// Split places the server and the load generator on disjoint CPUs;
+	// the zero value splits the machine in two (SplitCPUs).
+	Split CPUSplit
+	// Progress, when set, reports the measurements as they go.
+	Progress *Progress
 }
 
 // Figure is one workload's result through the endpoint.
 type Figure struct {
-	Name string
+	Name      string
+	Algorithm string // ecdsa-p256 or ed25519
+	Items     int    // items per request
 	// ItemsPerCPUSecond is signatures verified per second of server CPU
 	// time; Ceiling the in-process rate it is compared with; Ratio their
-	// quotient (median over the rounds) and Want the bar.
+	// quotient (median over the rounds, Rounds each round's) and Want the
+	// bar.
 	ItemsPerCPUSecond, Ceiling, Ratio, Want float64
+	Rounds                                  []float64
 	// PipelineRatio is the same workload through the verification
 	// pipeline in process (no HTTP), against the same ceiling: what the
 	// pipeline alone costs, next to what the endpoint costs.
 	PipelineRatio float64
-	// RequestsPerSecond and latencies of the closed-loop run.
+	// RequestsPerSecond and latencies of the closed-loop run of the
+	// median round; ServerBusy the server's CPU time over wall time per
+	// core given to it (1: every core busy all the time).
 	RequestsPerSecond float64
 	P50, P99          time.Duration
+	ServerBusy        float64
+	// ServerWaited is the share of the time the server had work that it
+	// spent waiting for a CPU held by other work on the machine (Linux; 0
+	// elsewhere): how disturbed that round was.
+	ServerWaited float64
 }
 
 // Pass reports whether the figure meets its bar.
@@ -74,18 +86,27 @@ func (f Figure) Pass() bool { return f.Ratio >= f.Want }
 // BarReport is the outcome of a run of the bar.
 type BarReport struct {
 	// P256Ceiling and Ed25519Ceiling are the in-process single-signature
-	// rates per CPU-second (crypto/ecdsa, crypto/ed25519), medians.
+	// rates per CPU-second (crypto/ecdsa, crypto/ed25519) measured on the
+	// server's CPUs, medians.
 	P256Ceiling, Ed25519Ceiling float64
 	Figures                     []Figure
 	// PeakRPS is the highest closed-loop throughput of one-item P-256
 	// requests; Load70 a fixed-rate run at 70% of the peak measured just
-	// before it, with P99 the median of the rounds' p99.
-	PeakRPS float64
-	Load70  HTTPResult
-	// Rounds, the machine's core count and the cores given to the server
-	// and the generator (0: not bounded), for the record.
-	Rounds, Cores               int
-	ServerProcs, GeneratorProcs int
+	// before it (Load70Rate), the round whose p99 is the median of the
+	// rounds' (LoadP99s). The bar's latency is the server's: counted from
+	// each request's scheduled time, less the load generator's own
+	// lateness in sending it (Load70.LagP99 at p99; see LoadResult).
+	PeakRPS, Load70Rate float64
+	Load70              HTTPResult
+	LoadP99s            []time.Duration
+	// Rounds and the CPUs of the server and of the load generator.
+	Rounds int
+	Split  CPUSplit
+}
+
+// LatencyPass reports whether the latency at 70% of peak meets the bar.
+func (r *BarReport) LatencyPass() bool {
+	return r.Load70.Requests > 0 && r.Load70.ServerLatency().P99 <= BarP99 && r.Load70.Errors == 0
 }
 
 // Pass reports whether every figure and the latency meet the bar.
@@ -95,15 +116,24 @@ func (r *BarReport) Pass() bool {
 			return false
 		}
 	}
-	return r.Load70.P99 > 0 && r.Load70.P99 <= BarP99 && r.Load70.Errors == 0
+	return r.LatencyPass()
 }
 
-// Bar runs the performance bar: it starts the server as a child process,
-// then measures in rounds, back to back, the crypto ceiling in this process,
-// the endpoint with one-item and 16-item P-256 requests and 16-item Ed25519
-// requests (server CPU from its rusage), the same workload through a
-// pipeline in this process, and the ceiling again; and finally the latency
-// at 70% of the one-item P-256 peak.
+// NewKey returns a random API key.
+func NewKey() string {
+	b := make([]byte, 24)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// Bar runs the performance bar: it starts the server as a child process
+// on its share of the CPUs, then measures in rounds, back to back: the
+// crypto ceiling on the server's CPUs (in this process, while the server
+// idles), the endpoint with one-item and 16-item P-256 requests and 16-item
+// Ed25519 requests (server CPU from its rusage) from a load generator on
+// the other CPUs, the same workload through a pipeline in this process on
+// the server's CPUs, and the ceiling again; and finally the latency at 70%
+// of the one-item P-256 peak.
 func Bar(ctx context.Context, cfg BarConfig) (*BarReport, error) {
 	if cfg.Rounds <= 0 {
 		cfg.Rounds = 5
@@ -114,28 +144,32 @@ func Bar(ctx context.Context, cfg BarConfig) (*BarReport, error) {
 	if cfg.CryptoDuration <= 0 {
 		cfg.CryptoDuration = 500 * time.Millisecond
 	}
+	if cfg.Warmup <= 0 {
+		cfg.Warmup = 500 * time.Millisecond
+	}
 	if cfg.Connections <= 0 {
-		cfg.Connections = 16
+		cfg.Connections = 64
 	}
-	progress := func(format string, args ...any) {
-		if cfg.Progress != nil {
-			fmt.Fprintf(cfg.Progress, format+"\n", args...)
-		}
+	if len(cfg.Split.Server) == 0 {
+		cfg.Split = SplitCPUs(0)
 	}
-	keyBytes := make([]byte, 24)
-	rand.Read(keyBytes)
-	key := base64.RawURLEncoding.EncodeToString(keyBytes)
-	srv, err := StartServer(ctx, ServerOptions{Binary: cfg.Binary, Args: append([]string{"--key", "bench:verify:" + key}, cfg.ServerArgs...), Procs: cfg.ServerProcs})
+	progress := cfg.Progress
+	key := NewKey()
+	srv, err := StartServer(ctx, ServerOptions{Binary: cfg.Binary, Args: append([]string{"--key", "bench:verify:" + key}, cfg.ServerArgs...),
+		CPUs: cfg.Split.Server, Pin: cfg.Split.Pinned})
 	if err != nil {
 		return nil, err
 	}
 	defer srv.Stop()
+	defer pinSelf(cfg.Split.Generator)()
 
 	type workload struct {
-		name    string
-		w       *Workload
-		ceiling CryptoAlg
-		want    float64
+		name, alg string
+		items     int
+		w         *Workload
+		ceiling   CryptoAlg
+		want      float64
+		conns     int
 	}
 	var wls []workload
 	for _, spec := range []struct {
@@ -152,24 +186,52 @@ func Bar(ctx context.Context, cfg BarConfig) (*BarReport, error) {
 		if err != nil {
 			return nil, err
 		}
-		wls = append(wls, workload{spec.name, w, spec.ceiling, spec.want})
+		conns := cfg.Connections
+		if spec.items > 1 {
+			conns = max(16, cfg.Connections/4)
+		}
+		wls = append(wls, workload{spec.name, spec.alg, spec.items, w, spec.ceiling, spec.want, conns})
 	}
 
-	rep := &BarReport{Rounds: cfg.Rounds, Cores: coreCount(), ServerProcs: cfg.ServerProcs, GeneratorProcs: cfg.GeneratorProcs}
+	rep := &BarReport{Rounds: cfg.Rounds, Split: cfg.Split}
 	ceilings := map[CryptoAlg][]float64{}
 	ratios := make([][]float64, len(wls))
 	pipeRatios := make([][]float64, len(wls))
-	pipe := verify.New(verify.Options{})
-	defer pipe.Close()
-	rates := make([][]float64, len(wls))
-	last := make([]HTTPResult, len(wls))
+	runs := make([][]HTTPResult, len(wls))
 	ceiling := func(alg CryptoAlg) (float64, error) {
-		r, err := Crypto(alg, cfg.CryptoDuration)
+		var r Rate
+		var err error
+		onCPUs(cfg.Split.Server, func() { r, err = Crypto(alg, cfg.CryptoDuration) })
 		if err != nil {
 			return 0, err
 		}
 		ceilings[alg] = append(ceilings[alg], r.PerCPUSecond())
 		return r.PerCPUSecond(), nil
+	}
+	load := func(wl workload, conns int, rate float64) (HTTPResult, error) {
+		res, err := LoadHTTP(ctx, HTTPConfig{URL: srv.URL + "/v1/verify", Key: key, Workload: wl.w,
+			Connections: conns, Rate: rate, Warmup: cfg.Warmup, Duration: cfg.Duration, Server: srv.Counters})
+		if err == nil && res.Errors > 0 {
+			err = fmt.Errorf("bench: %s: %d errors, first: %s", wl.name, res.Errors, res.FirstError)
+		}
+		return res, err
+	}
+	// The pipeline in process runs on the server's CPUs, with as many
+	// workers as the server has.
+	pipeline := func(w *Workload) (Rate, error) {
+		defer pinSelf(cfg.Split.Server)()
+		p := verify.New(verify.Options{Workers: len(cfg.Split.Server)})
+		defer p.Close()
+		return Pipeline(p, w, 4*len(cfg.Split.Server), cfg.Duration/2)
+	}
+
+	// Warm-up: every workload once, unmeasured (key caches, connections,
+	// the server's heap).
+	progress.Status("warming up")
+	for _, wl := range wls {
+		if _, err := load(wl, wl.conns, 0); err != nil {
+			return nil, err
+		}
 	}
 	// Every endpoint run sits between two ceiling runs of its algorithm,
 	// and its ratio is taken against their mean: the pairs share the
@@ -177,19 +239,16 @@ func Bar(ctx context.Context, cfg BarConfig) (*BarReport, error) {
 	// the pairs a burst of other work disturbed.
 	for round := 1; round <= cfg.Rounds; round++ {
 		for i, wl := range wls {
+			progress.Status("bar: round %d/%d: %s", round, cfg.Rounds, wl.name)
 			before, err := ceiling(wl.ceiling)
 			if err != nil {
 				return nil, err
 			}
-			res, err := LoadHTTP(ctx, HTTPConfig{URL: srv.URL + "/v1/verify", Key: key, Workload: wl.w,
-				Connections: cfg.Connections, Duration: cfg.Duration, ServerCPU: srv.CPU, Procs: cfg.GeneratorProcs})
+			res, err := load(wl, wl.conns, 0)
 			if err != nil {
 				return nil, err
 			}
-			if res.Errors > 0 {
-				return nil, fmt.Errorf("bench: %s: %d errors, first: %s", wl.name, res.Errors, res.FirstError)
-			}
-			pr, err := Pipeline(pipe, wl.w, 4*rep.Cores, cfg.Duration/2)
+			pr, err := pipeline(wl.w)
 			if err != nil {
 				return nil, err
 			}
@@ -198,22 +257,32 @@ func Bar(ctx context.Context, cfg BarConfig) (*BarReport, error) {
 				return nil, err
 			}
 			c := (before + after) / 2
-			pipeRatios[i] = append(pipeRatios[i], pr.PerCPUSecond()/c)
-			last[i] = res
 			rate := res.ItemsPerServerCPUSecond()
-			rates[i] = append(rates[i], rate)
 			ratios[i] = append(ratios[i], rate/c)
-			progress("round %d: %s: %.0f verifications/server-CPU-s, crypto %.0f/CPU-s (%s): ratio %.3f (pipeline in process %.3f); %.0f req/s, p99 %v",
-				round, wl.name, rate, c, wl.ceiling, rate/c, pr.PerCPUSecond()/c, res.RequestsPerSecond(), res.P99.Round(time.Microsecond))
+			pipeRatios[i] = append(pipeRatios[i], pr.PerCPUSecond()/c)
+			runs[i] = append(runs[i], res)
+			progress.Logf("round %d: %s: %.0f verifications/server-CPU-s, crypto %.0f/CPU-s (%s): ratio %.3f (pipeline in process %.3f); %.0f req/s, server busy %.0f%%, waited for a CPU %.0f%%",
+				round, wl.name, rate, c, wl.ceiling, rate/c, pr.PerCPUSecond()/c, res.RequestsPerSecond(), 100*busy(res, len(cfg.Split.Server)), 100*waited(res))
 		}
 	}
 	rep.P256Ceiling = median(ceilings[CryptoP256])
 	rep.Ed25519Ceiling = median(ceilings[CryptoEd25519])
 	for i, wl := range wls {
+		m := median(ratios[i])
+		// The closed-loop figures of the round whose ratio is the median.
+		bestK := 0
+		for k, r := range ratios[i] {
+			if math.Abs(r-m) < math.Abs(ratios[i][bestK]-m) {
+				bestK = k
+			}
+		}
+		best := runs[i][bestK]
+		c := median(ceilings[wl.ceiling])
 		rep.Figures = append(rep.Figures, Figure{
-			Name: wl.name, ItemsPerCPUSecond: median(rates[i]), Ceiling: median(ceilings[wl.ceiling]),
-			Ratio: median(ratios[i]), Want: wl.want, PipelineRatio: median(pipeRatios[i]),
-			RequestsPerSecond: last[i].RequestsPerSecond(), P50: last[i].P50, P99: last[i].P99,
+			Name: wl.name, Algorithm: wl.alg, Items: wl.items,
+			ItemsPerCPUSecond: median(rates(runs[i])), Ceiling: c, Ratio: m, Rounds: ratios[i], Want: wl.want,
+			PipelineRatio: median(pipeRatios[i]), RequestsPerSecond: best.RequestsPerSecond(), P50: best.P50, P99: best.P99,
+			ServerBusy: busy(best, len(cfg.Split.Server)), ServerWaited: waited(best),
 		})
 	}
 
@@ -221,36 +290,63 @@ func Bar(ctx context.Context, cfg BarConfig) (*BarReport, error) {
 	// 70% of it, right after; in rounds, the median p99 reported (a burst
 	// of other work on the machine during one fixed-rate run piles up a
 	// queue no server can drain).
-	var p99s []float64
 	var loads []HTTPResult
+	var loadRates []float64
 	for round := 1; round <= min(cfg.Rounds, 3); round++ {
-		peak, err := LoadHTTP(ctx, HTTPConfig{URL: srv.URL + "/v1/verify", Key: key, Workload: wls[0].w,
-			Connections: max(cfg.Connections, 32), Duration: cfg.Duration, ServerCPU: srv.CPU, Procs: cfg.GeneratorProcs})
+		progress.Status("bar: latency round %d/%d: peak", round, min(cfg.Rounds, 3))
+		peak, err := load(wls[0], cfg.Connections, 0)
 		if err != nil {
 			return nil, err
 		}
 		rate := BarLoad * peak.RequestsPerSecond()
-		res, err := LoadHTTP(ctx, HTTPConfig{URL: srv.URL + "/v1/verify", Key: key, Workload: wls[0].w,
-			Connections: 64, Rate: rate, Duration: cfg.Duration, ServerCPU: srv.CPU, Procs: cfg.GeneratorProcs})
+		progress.Status("bar: latency round %d/%d: %.0f req/s", round, min(cfg.Rounds, 3), rate)
+		res, err := load(wls[0], 2*cfg.Connections, rate)
 		if err != nil {
 			return nil, err
 		}
-		progress("round %d: peak %.0f req/s (P-256, 1 item); at %.0f req/s: %.0f answered/s, p50 %v, p99 %v, p99.9 %v (generator's send lag p99 %v), %d errors",
-			round, peak.RequestsPerSecond(), rate, res.RequestsPerSecond(), res.P50.Round(time.Microsecond), res.P99.Round(time.Microsecond), res.P999.Round(time.Microsecond), res.LagP99.Round(time.Microsecond), res.Errors)
-		p99s = append(p99s, float64(res.P99))
+		sl := res.ServerLatency()
+		progress.Logf("round %d: peak %.0f req/s (P-256, 1 item); at %.0f req/s: %.0f answered/s, p50 %s, p99 %s, p99.9 %s (from the scheduled time: p99 %s; generator's own lateness p99 %s), server waited for a CPU %.0f%%, %d errors",
+			round, peak.RequestsPerSecond(), rate, res.RequestsPerSecond(), dur(sl.P50), dur(sl.P99), dur(sl.P999), dur(res.P99), dur(res.LagP99), 100*waited(res), res.Errors)
+		rep.LoadP99s = append(rep.LoadP99s, res.ServerLatency().P99)
 		loads = append(loads, res)
-		if peak.RequestsPerSecond() > rep.PeakRPS {
-			rep.PeakRPS = peak.RequestsPerSecond()
-		}
+		loadRates = append(loadRates, rate)
+		rep.PeakRPS = max(rep.PeakRPS, peak.RequestsPerSecond())
 	}
-	m := median(p99s)
-	for _, l := range loads {
-		if float64(l.P99) == m || rep.Load70.Requests == 0 {
-			rep.Load70 = l
-		}
+	order := make([]int, len(loads))
+	for i := range order {
+		order[i] = i
 	}
-	rep.Load70.P99 = time.Duration(m)
+	slices.SortFunc(order, func(a, b int) int { return int(loads[a].ServerLatency().P99 - loads[b].ServerLatency().P99) })
+	mid := order[len(order)/2]
+	rep.Load70, rep.Load70Rate = loads[mid], loadRates[mid]
+	progress.Done()
 	return rep, nil
+}
+
+func rates(runs []HTTPResult) []float64 {
+	var v []float64
+	for _, r := range runs {
+		v = append(v, r.ItemsPerServerCPUSecond())
+	}
+	return v
+}
+
+// busy returns the server's CPU time over the wall time of a run, per
+// core.
+func busy(r HTTPResult, cores int) float64 {
+	if r.Wall <= 0 || cores <= 0 {
+		return 0
+	}
+	return r.ServerCPU.Seconds() / r.Wall.Seconds() / float64(cores)
+}
+
+// waited returns the share of the time the server had work in a run that
+// it spent waiting for a CPU.
+func waited(r HTTPResult) float64 {
+	if r.ServerWait+r.ServerCPU <= 0 {
+		return 0
+	}
+	return r.ServerWait.Seconds() / (r.ServerWait + r.ServerCPU).Seconds()
 }
 
 func median(v []float64) float64 {
@@ -264,5 +360,3 @@ func median(v []float64) float64 {
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
-
-func coreCount() int { return runtime.NumCPU() }

@@ -1,23 +1,31 @@
-// Package bench measures keybind's verification speed: the crypto ceiling
-// (bare single-signature checks on one goroutine, per CPU-second), the
-// verification pipeline in process, and the HTTP verify endpoint under a
-// closed-loop or fixed-rate load, with the server's own CPU time taken from
-// its rusage (its process_cpu_seconds_total metric), so that a load
-// generator sharing the machine's cores does not blur the figures.
+// Package bench measures keybind's verification speed, as `keybind bench`
+// reports it: the crypto ceiling (bare single-signature checks on one
+// goroutine, per CPU-second), the verification pipeline in process, a
+// keybind server's HTTP API under a closed-loop or fixed-rate load of
+// verify requests, sign-ins and enrollments (with the server's own CPU time
+// and allocations taken from its metrics, so that a load generator sharing
+// the machine does not blur the figures), attestation verification per
+// format, and the performance bar of the verify endpoint. The server and
+// the load generator run on disjoint CPUs (CPUSplit).
 //
-// Figures are rates per CPU-second, and the bar of the product is stated as
-// ratios between them measured side by side in one run (Bar):
+// Figures are rates per CPU-second, compared as ratios measured side by
+// side in one run. Run measures the modes and returns a Report, written as
+// text, JSON (schema keybind-bench/1) or a self-contained HTML page:
+//
+//	rep, err := bench.Run(ctx, bench.Config{Modes: []string{bench.ModeCrypto, bench.ModeHTTP}, Binary: "keybind"})
+//	rep.WriteText(os.Stdout)
+//
+// The parts serve on their own too:
 //
 //	srv, err := bench.StartServer(ctx, bench.ServerOptions{Binary: "keybind", Args: []string{"--key", "bench:verify:" + key}})
 //	defer srv.Stop()
 //	ceiling, _ := bench.Crypto(bench.CryptoP256, time.Second)
 //	w, _ := bench.NewWorkload("ecdsa-p256", 16, 64, 256) // 16 items, 64 bodies, 256 keys
 //	res, _ := bench.LoadHTTP(ctx, bench.HTTPConfig{URL: srv.URL + "/v1/verify", Key: key,
-//		Workload: w, Connections: 32, Duration: 5 * time.Second, ServerCPU: srv.CPU})
+//		Workload: w, Connections: 32, Duration: 5 * time.Second, Server: srv.Counters})
 //	ratio := res.ItemsPerServerCPUSecond() / ceiling.PerCPUSecond()
 //
-// Bar runs the whole bar of the verify endpoint and is what `keybind bench`
-// prints.
+// Bar runs the whole bar of the verify endpoint.
 package bench
 
 import (
@@ -81,38 +89,45 @@ const (
 	CryptoEd25519 CryptoAlg = "ed25519"
 )
 
+// cryptoCheck returns a bare single-signature check of alg: a fresh key
+// and signature, verified by the standard library on each call.
+func cryptoCheck(alg CryptoAlg) (func() bool, error) {
+	msg := []byte("approve sign-in 042: keybind benchmark")
+	switch alg {
+	case CryptoP256:
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		h := sha256.Sum256(msg)
+		sig, err := ecdsa.SignASN1(rand.Reader, k, h[:])
+		if err != nil {
+			return nil, err
+		}
+		pub := &k.PublicKey
+		return func() bool {
+			h := sha256.Sum256(msg)
+			return ecdsa.VerifyASN1(pub, h[:], sig)
+		}, nil
+	case CryptoEd25519:
+		pub, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		sig := ed25519.Sign(priv, msg)
+		return func() bool { return ed25519.Verify(pub, msg, sig) }, nil
+	}
+	return nil, fmt.Errorf("bench: unknown crypto algorithm %q", alg)
+}
+
 // Crypto measures alg's single-signature checks on one goroutine for about
 // d. CPU is the process's CPU time over the run (so garbage collection and
 // the runtime count, as they do for a server); run it while the process is
 // otherwise idle.
 func Crypto(alg CryptoAlg, d time.Duration) (Rate, error) {
-	msg := []byte("approve sign-in 042: keybind benchmark")
-	var check func() bool
-	switch alg {
-	case CryptoP256:
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			return Rate{}, err
-		}
-		h := sha256.Sum256(msg)
-		sig, err := ecdsa.SignASN1(rand.Reader, k, h[:])
-		if err != nil {
-			return Rate{}, err
-		}
-		pub := &k.PublicKey
-		check = func() bool {
-			h := sha256.Sum256(msg)
-			return ecdsa.VerifyASN1(pub, h[:], sig)
-		}
-	case CryptoEd25519:
-		pub, priv, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			return Rate{}, err
-		}
-		sig := ed25519.Sign(priv, msg)
-		check = func() bool { return ed25519.Verify(pub, msg, sig) }
-	default:
-		return Rate{}, fmt.Errorf("bench: unknown crypto algorithm %q", alg)
+	check, err := cryptoCheck(alg)
+	if err != nil {
+		return Rate{}, err
 	}
 	runtime.GC()
 	var r Rate

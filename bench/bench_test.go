@@ -2,8 +2,9 @@ package bench
 
 import (
 	"context"
-	"os/exec"
-	"path/filepath"
+	"fmt"
+	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -45,15 +46,9 @@ func TestCryptoAndPipeline(t *testing.T) {
 // process: every figure must come out (whether the bar is met is for the
 // full-length run of keybind bench to say).
 func TestBar(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs keybind serve")
-	}
-	bin := filepath.Join(t.TempDir(), "keybind")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/keybind").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := keybindBinary(t)
 	var progress strings.Builder
-	rep, err := Bar(context.Background(), BarConfig{Binary: bin, Rounds: 1, Duration: 300 * time.Millisecond, CryptoDuration: 100 * time.Millisecond, Connections: 4, Progress: &progress})
+	rep, err := Bar(context.Background(), BarConfig{Binary: bin, Rounds: 1, Duration: 300 * time.Millisecond, CryptoDuration: 100 * time.Millisecond, Warmup: 100 * time.Millisecond, Connections: 4, Progress: NewProgress(&progress, false)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,4 +61,39 @@ func TestBar(t *testing.T) {
 		}
 	}
 	t.Logf("%s", progress.String())
+}
+
+// BenchmarkBar runs one round of the bar per iteration (keybind serve as a
+// child process, the endpoint and the crypto ceiling side by side) and
+// reports the medians of its ratios: verifications per server CPU-second
+// over the ceiling, and the server's p99 at 70% of the peak.
+func BenchmarkBar(b *testing.B) {
+	bin := keybindBinary(b)
+	ratios := map[string][]float64{}
+	var p99s []float64
+	for b.Loop() {
+		rep, err := Bar(context.Background(), BarConfig{Binary: bin, Rounds: 1, Duration: time.Second, CryptoDuration: 300 * time.Millisecond})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, f := range rep.Figures {
+			k := fmt.Sprintf("%s-x%d", f.Algorithm, f.Items)
+			ratios[k] = append(ratios[k], f.Ratio)
+		}
+		p99s = append(p99s, float64(rep.Load70.ServerLatency().P99)/1e6)
+	}
+	for k, v := range ratios {
+		b.ReportMetric(median(v), "ratio-"+k)
+	}
+	b.ReportMetric(median(p99s), "p99-ms-at-70%")
+}
+
+func TestRunQueueWait(t *testing.T) {
+	w, ok := runQueueWait(os.Getpid())
+	if runtime.GOOS == "linux" && (!ok || w < 0) {
+		t.Errorf("runQueueWait of this process: %v %v", w, ok)
+	}
+	if _, ok := runQueueWait(-1); ok {
+		t.Error("runQueueWait of no process")
+	}
 }

@@ -65,3 +65,51 @@ func (h *latencyHist) quantile(q float64) time.Duration {
 	}
 	return h.max
 }
+
+// Latency summarises a distribution of latencies: percentiles (within
+// 1.6%), the maximum, and a coarser histogram for charts.
+type Latency struct {
+	Count                    int64
+	P50, P90, P99, P999, Max time.Duration
+	// Buckets are the non-empty buckets of a histogram with eight buckets
+	// per power of two (each about 9% wide), in increasing order.
+	Buckets []LatencyBucket
+}
+
+// LatencyBucket counts the latencies up to Le (and above the previous
+// bucket's bound).
+type LatencyBucket struct {
+	Le    time.Duration
+	Count int64
+}
+
+// summary returns the percentiles and coarse buckets of h.
+func (h *latencyHist) summary() Latency {
+	l := Latency{Count: int64(h.n), Max: h.max}
+	if h.n == 0 {
+		return l
+	}
+	l.P50, l.P90, l.P99, l.P999 = h.quantile(0.50), h.quantile(0.90), h.quantile(0.99), h.quantile(0.999)
+	// Fine buckets below 64ns are exact; above, 64 per power of two,
+	// merged by eight.
+	var cur LatencyBucket
+	flush := func() {
+		if cur.Count > 0 {
+			l.Buckets = append(l.Buckets, cur)
+		}
+		cur = LatencyBucket{}
+	}
+	for i, c := range h.counts {
+		group := i / 8
+		if i%8 == 0 {
+			flush()
+		}
+		cur.Count += int64(c)
+		cur.Le = bucketValue(group*8 + 7)
+	}
+	flush()
+	if n := len(l.Buckets); n > 0 && l.Buckets[n-1].Le > h.max {
+		l.Buckets[n-1].Le = h.max
+	}
+	return l
+}

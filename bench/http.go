@@ -8,10 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/url"
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,69 +22,165 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// HTTPConfig configures a load run against the verify endpoint.
-type HTTPConfig struct {
-	// URL of the endpoint, such as http://127.0.0.1:8443/v1/verify.
-	URL string
-	// Key is the API key sent as a bearer token.
-	Key string
-	// Workload supplies the request bodies, used in turn.
-	Workload *Workload
-	// Connections is the number of connections, each sending its next
-	// request when the previous one is answered (closed loop). Default 16.
+// Op is one kind of operation of a load: a verify request, a sign-in, an
+// enrollment. A load picks the kinds in proportion to their weights.
+type Op struct {
+	Name   string
+	Weight int
+	// Unit names what one operation is (request, sign-in, enrollment).
+	Unit string
+	// Signatures are the signatures one operation has the server verify
+	// (the items of a verify request), counted for ratios.
+	Signatures int
+	// Do performs one operation on worker w and returns an error when it
+	// failed (a transport error, an unexpected status or answer).
+	Do func(ctx context.Context, w *Worker) error
+}
+
+// Worker is one connection of a load: it performs one operation at a
+// time. Its fasthttp request and response are reused from one operation to
+// the next.
+type Worker struct {
+	// ID numbers the workers from 0; Seq counts the operations this
+	// worker has started.
+	ID, Seq int
+	// HTTP is the load's client of the server (one connection per
+	// worker); Req and Resp are the worker's own.
+	HTTP *fasthttp.HostClient
+	Req  *fasthttp.Request
+	Resp *fasthttp.Response
+}
+
+// LoadConfig configures a load run.
+type LoadConfig struct {
+	// Addr is the server's host:port; TLS when it speaks HTTPS.
+	Addr string
+	TLS  bool
+	// Ops is the mix of operations.
+	Ops []Op
+	// Connections is the number of workers, each performing its next
+	// operation when the previous one is done (closed loop). Default 16.
 	Connections int
-	// Rate, when positive, sends that many requests per second in all on
-	// a fixed schedule (open loop); latency is then measured from each
-	// request's scheduled time, so a stalled server cannot hide its delay.
+	// Rate, when positive, starts that many operations per second in all
+	// on a fixed schedule (open loop); latency is then measured from each
+	// operation's scheduled time, so a stalled server cannot hide its
+	// delay.
 	Rate float64
 	// Warmup runs before the measurement (default 500ms); Duration is the
 	// measurement (default 5s).
 	Warmup, Duration time.Duration
-	// ServerCPU returns the server's CPU time so far (see MetricsCPU).
-	// Without it, HTTPResult.ServerCPU is zero.
-	ServerCPU func() (time.Duration, error)
-	// Procs, when positive, bounds this process's running Go threads
-	// (GOMAXPROCS) during the run: a load generator sharing the machine
-	// with the server then leaves it the other cores. 0 leaves it alone.
-	Procs int
+	// Server reads the server's counters (see MetricsCounters); without
+	// it the result has no server CPU time.
+	Server func() (ServerCounters, error)
+	// Tick is the window of the throughput timeline (default 250ms).
+	Tick time.Duration
+	// Progress, when set, is called every Tick with the operations done
+	// in the measurement so far.
+	Progress func(ops int64, elapsed time.Duration)
 }
 
-// HTTPResult is what a load run measured.
-type HTTPResult struct {
-	Requests, Items int64
-	// Errors counts failed requests (transport errors and non-200
-	// answers); FirstError describes the first.
-	Errors     int64
-	FirstError string
-	// Wall is the measured time; ServerCPU the server's CPU time in it.
-	Wall, ServerCPU time.Duration
-	// Latency percentiles of the measured requests (within 1.6%).
-	P50, P90, P99, P999, Max time.Duration
-	// LagP99 (fixed rate only) is how late the generator sent its
-	// requests at the 99th percentile: latencies count from the scheduled
-	// time, so a generator falling behind shows here, not as the server's
-	// delay.
+// ServerCounters are a keybind server's cumulative counters, from its
+// /metrics.
+type ServerCounters struct {
+	// CPU is the process's user and system CPU time (getrusage).
+	CPU time.Duration
+	// Allocs counts the heap objects it has allocated.
+	Allocs uint64
+	// Wait is how long its threads have waited, runnable, for a CPU
+	// (Linux, a server started by the bench only; 0 otherwise): on a
+	// machine busy with other work, what the server lost to it.
+	Wait time.Duration
+}
+
+// OpResult is what a load measured of one kind of operation.
+type OpResult struct {
+	Name, Unit string
+	// Count is the operations that succeeded in the measurement, Errors
+	// those that failed; FirstError describes the first failure.
+	Count, Errors int64
+	FirstError    string
+	Signatures    int64
+	// Latency counts from each operation's scheduled start at a fixed
+	// rate (so that a stalled server cannot hide its delay), from its
+	// start in a closed loop. ServerLatency (fixed rate only) leaves out
+	// the load generator's own lateness in sending (see LagP99).
+	Latency, ServerLatency Latency
+}
+
+// LoadResult is what a load run measured.
+type LoadResult struct {
+	Ops []OpResult
+	// Wall is the measured time; Server the change of the server's
+	// counters over it.
+	Wall   time.Duration
+	Server ServerCounters
+	// Timeline is the throughput of all operations per Tick.
+	Timeline []TimelinePoint
+	// Latency and ServerLatency of every operation together.
+	Latency, ServerLatency Latency
+	// LagP99 (fixed rate only) is the load generator's own lateness at the
+	// 99th percentile: from when it could start an operation (its
+	// scheduled time, or the previous answer on its connection when that
+	// came later) to when it did. A machine busy with other work delays
+	// the generator as well as the server; the generator's delays are its
+	// own.
 	LagP99 time.Duration
 }
 
-// RequestsPerSecond returns the answered requests per second of wall time.
-func (r HTTPResult) RequestsPerSecond() float64 { return float64(r.Requests) / r.Wall.Seconds() }
-
-// ItemsPerServerCPUSecond returns the verified items per second of the
-// server's CPU time.
-func (r HTTPResult) ItemsPerServerCPUSecond() float64 {
-	if r.ServerCPU <= 0 {
-		return 0
+// Total returns the operations done and failed, of every kind.
+func (r *LoadResult) Total() (ok, failed int64) {
+	for _, o := range r.Ops {
+		ok += o.Count
+		failed += o.Errors
 	}
-	return float64(r.Items) / r.ServerCPU.Seconds()
+	return ok, failed
 }
 
-// LoadHTTP runs a load against cfg.URL and reports throughput, the
-// server's CPU time and latencies. Every answer must be 200 with every
-// item valid; anything else counts as an error.
-func LoadHTTP(ctx context.Context, cfg HTTPConfig) (HTTPResult, error) {
-	if cfg.Workload == nil || len(cfg.Workload.Bodies) == 0 {
-		return HTTPResult{}, errors.New("bench: no workload")
+// FirstError returns the first failure of any kind ("" when none).
+func (r *LoadResult) FirstError() string {
+	for _, o := range r.Ops {
+		if o.FirstError != "" {
+			return o.Name + ": " + o.FirstError
+		}
+	}
+	return ""
+}
+
+// opStats are one worker's counts of one kind.
+type opStats struct {
+	count, errors int64
+	firstErr      string
+	lat, own      latencyHist
+}
+
+// Load runs a mix of operations against a server and reports throughput,
+// the server's CPU time and allocations, and latencies.
+func Load(ctx context.Context, cfg LoadConfig) (*LoadResult, error) {
+	if len(cfg.Ops) == 0 {
+		return nil, errors.New("bench: no operations to load")
+	}
+	weights := 0
+	for _, op := range cfg.Ops {
+		if op.Weight <= 0 || op.Weight > MaxWeight || op.Do == nil {
+			return nil, fmt.Errorf("bench: operation %q needs a weight (1 to %d) and a function", op.Name, MaxWeight)
+		}
+		weights += op.Weight
+	}
+	// pick[i] is the kind of the i-th operation of a cycle: the kinds
+	// spread evenly (largest remainder), so that every window of the run
+	// has the mix.
+	pick := make([]int, 0, weights)
+	credit := make([]int, len(cfg.Ops))
+	for range weights {
+		best := 0
+		for k, op := range cfg.Ops {
+			credit[k] += op.Weight
+			if credit[k] > credit[best] {
+				best = k
+			}
+		}
+		credit[best] -= weights
+		pick = append(pick, best)
 	}
 	if cfg.Connections <= 0 {
 		cfg.Connections = 16
@@ -95,16 +191,12 @@ func LoadHTTP(ctx context.Context, cfg HTTPConfig) (HTTPResult, error) {
 	if cfg.Duration <= 0 {
 		cfg.Duration = 5 * time.Second
 	}
-	u, err := url.Parse(cfg.URL)
-	if err != nil {
-		return HTTPResult{}, err
-	}
-	if cfg.Procs > 0 {
-		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(cfg.Procs))
+	if cfg.Tick <= 0 {
+		cfg.Tick = 250 * time.Millisecond
 	}
 	hc := &fasthttp.HostClient{
-		Addr:                          u.Host,
-		IsTLS:                         u.Scheme == "https",
+		Addr:                          cfg.Addr,
+		IsTLS:                         cfg.TLS,
 		MaxConns:                      cfg.Connections,
 		ReadTimeout:                   30 * time.Second,
 		WriteTimeout:                  30 * time.Second,
@@ -112,150 +204,303 @@ func LoadHTTP(ctx context.Context, cfg HTTPConfig) (HTTPResult, error) {
 		NoDefaultUserAgentHeader:      true,
 		DisableHeaderNamesNormalizing: true,
 	}
-	auth := "Bearer " + cfg.Key
-	valid := bytes.Repeat([]byte(`{"valid":true}`), 1)
+	defer hc.CloseIdleConnections()
 
 	var (
 		measuring atomic.Bool
 		stop      atomic.Bool
-		requests  atomic.Int64
-		errCount  atomic.Int64
-		firstErr  atomic.Value
+		done      atomic.Int64
 		wg        sync.WaitGroup
-		mu        sync.Mutex
-		lats      latencyHist
-		lags      latencyHist
 	)
-	hists := make([][2]latencyHist, cfg.Connections) // latency, send lag
+	stats := make([][]opStats, cfg.Connections)
+	lags := make([]latencyHist, cfg.Connections)
 	interval := time.Duration(0)
 	if cfg.Rate > 0 {
 		interval = time.Duration(float64(time.Second) * float64(cfg.Connections) / cfg.Rate)
 	}
 	start := time.Now()
 	for c := range cfg.Connections {
+		stats[c] = make([]opStats, len(cfg.Ops))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-			defer fasthttp.ReleaseRequest(req)
-			defer fasthttp.ReleaseResponse(resp)
-			req.SetRequestURI(cfg.URL)
-			req.Header.SetMethod("POST")
-			req.Header.SetContentType("application/json")
-			req.Header.Set("Authorization", auth)
-			local, localLags := &hists[c][0], &hists[c][1]
+			w := &Worker{ID: c, HTTP: hc, Req: fasthttp.AcquireRequest(), Resp: fasthttp.AcquireResponse()}
+			defer fasthttp.ReleaseRequest(w.Req)
+			defer fasthttp.ReleaseResponse(w.Resp)
 			next := start.Add(interval * time.Duration(c) / time.Duration(cfg.Connections))
-			for i := c; !stop.Load() && ctx.Err() == nil; i++ {
+			prevDone := time.Now()
+			for i := c * 7919; !stop.Load() && ctx.Err() == nil; i++ {
 				sent := time.Now()
 				var lag time.Duration
 				if interval > 0 {
 					if d := time.Until(next); d > 0 {
 						time.Sleep(d)
 					}
-					lag = time.Since(next)
+					// The generator's own lateness: from when it could
+					// send (the scheduled time, or the previous answer
+					// when that came later) to when it did.
+					ready := next
+					if prevDone.After(ready) {
+						ready = prevDone
+					}
+					lag = time.Since(ready)
 					sent = next
 					next = next.Add(interval)
 				}
-				req.SetBodyRaw(cfg.Workload.Bodies[i%len(cfg.Workload.Bodies)])
-				err := hc.Do(req, resp)
-				lat := time.Since(sent)
+				k := pick[i%len(pick)]
+				err := cfg.Ops[k].Do(ctx, w)
+				w.Seq++
+				prevDone = time.Now()
+				lat := prevDone.Sub(sent)
 				if !measuring.Load() {
 					continue
 				}
-				switch {
-				case err != nil:
-					errCount.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-				case resp.StatusCode() != fasthttp.StatusOK || bytes.Count(resp.Body(), valid) != cfg.Workload.ItemCount:
-					errCount.Add(1)
-					firstErr.CompareAndSwap(nil, fmt.Sprintf("status %d: %.300s", resp.StatusCode(), resp.Body()))
-				default:
-					requests.Add(1)
-					local.add(lat)
-					if interval > 0 {
-						localLags.add(lag)
+				st := &stats[c][k]
+				if err != nil {
+					if ctx.Err() != nil {
+						return
 					}
+					st.errors++
+					if st.firstErr == "" {
+						st.firstErr = err.Error()
+					}
+					continue
+				}
+				st.count++
+				st.lat.add(lat)
+				done.Add(1)
+				if interval > 0 {
+					lags[c].add(lag)
+					st.own.add(max(lat-lag, 0))
 				}
 			}
-			mu.Lock()
-			lats.merge(local)
-			lags.merge(localLags)
-			mu.Unlock()
 		}()
 	}
-	var res HTTPResult
-	sleep := func(d time.Duration) bool {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(d):
-			return true
-		}
+	res := &LoadResult{}
+	finish := func() {
+		stop.Store(true)
+		wg.Wait()
 	}
-	ok := sleep(cfg.Warmup)
-	var cpu0 time.Duration
-	if ok && cfg.ServerCPU != nil {
-		if cpu0, err = cfg.ServerCPU(); err != nil {
-			stop.Store(true)
-			wg.Wait()
-			return res, err
+	if !sleep(ctx, cfg.Warmup) {
+		finish()
+		return nil, ctx.Err()
+	}
+	var srv0 ServerCounters
+	if cfg.Server != nil {
+		var err error
+		if srv0, err = cfg.Server(); err != nil {
+			finish()
+			return nil, err
 		}
 	}
 	t0 := time.Now()
 	measuring.Store(true)
-	ok = ok && sleep(cfg.Duration)
+	tl := timeline{t0: t0, last: t0, tick: cfg.Tick, progress: cfg.Progress}
+	for end := t0.Add(cfg.Duration); ; {
+		d := min(cfg.Tick, time.Until(end))
+		if d <= 0 {
+			break
+		}
+		if !sleep(ctx, d) {
+			finish()
+			return nil, ctx.Err()
+		}
+		tl.sample(done.Load())
+	}
+	res.Timeline = tl.points
 	measuring.Store(false)
 	res.Wall = time.Since(t0)
-	if ok && cfg.ServerCPU != nil {
-		cpu1, err := cfg.ServerCPU()
+	if cfg.Server != nil {
+		srv1, err := cfg.Server()
 		if err != nil {
-			stop.Store(true)
-			wg.Wait()
-			return res, err
+			finish()
+			return nil, err
 		}
-		res.ServerCPU = cpu1 - cpu0
+		res.Server = ServerCounters{CPU: srv1.CPU - srv0.CPU, Allocs: srv1.Allocs - srv0.Allocs, Wait: srv1.Wait - srv0.Wait}
 	}
-	stop.Store(true)
-	wg.Wait()
-	hc.CloseIdleConnections()
-	if !ok {
-		return res, ctx.Err()
+	finish()
+	var all, allOwn, lag latencyHist
+	for k, op := range cfg.Ops {
+		var h, own latencyHist
+		or := OpResult{Name: op.Name, Unit: op.Unit}
+		for c := range stats {
+			st := &stats[c][k]
+			or.Count += st.count
+			or.Errors += st.errors
+			if or.FirstError == "" {
+				or.FirstError = st.firstErr
+			}
+			h.merge(&st.lat)
+			own.merge(&st.own)
+		}
+		or.Signatures = or.Count * int64(op.Signatures)
+		or.Latency, or.ServerLatency = h.summary(), own.summary()
+		all.merge(&h)
+		allOwn.merge(&own)
+		res.Ops = append(res.Ops, or)
 	}
-	res.Requests = requests.Load()
-	res.Items = res.Requests * int64(cfg.Workload.ItemCount)
-	res.Errors = errCount.Load()
-	if s, _ := firstErr.Load().(string); s != "" {
-		res.FirstError = s
+	for c := range lags {
+		lag.merge(&lags[c])
 	}
-	res.P50, res.P90, res.P99, res.P999 = lats.quantile(0.50), lats.quantile(0.90), lats.quantile(0.99), lats.quantile(0.999)
-	res.Max = lats.max
-	res.LagP99 = lags.quantile(0.99)
+	res.Latency, res.ServerLatency = all.summary(), allOwn.summary()
+	res.LagP99 = lag.quantile(0.99)
 	return res, nil
 }
 
-// MetricsCPU returns a function reading a keybind server's CPU time from
-// its /metrics (process_cpu_seconds_total, which the server takes from
-// getrusage). base is the server's URL, such as http://127.0.0.1:8443.
-func MetricsCPU(base string) func() (time.Duration, error) {
-	return func() (time.Duration, error) {
+// VerifyOp is the operation of POST /v1/verify with the workload's bodies
+// in turn, authenticated with key: it fails unless the answer is 200 with
+// every item valid.
+func VerifyOp(w *Workload, key string) Op {
+	auth := "Bearer " + key
+	valid := []byte(`{"valid":true}`)
+	return Op{
+		Name: "verify", Weight: 1, Unit: "request", Signatures: w.ItemCount,
+		Do: func(_ context.Context, wk *Worker) error {
+			req, resp := wk.Req, wk.Resp
+			if len(req.Header.Peek("Authorization")) == 0 {
+				req.SetRequestURI("http://" + wk.HTTP.Addr + "/v1/verify")
+				if wk.HTTP.IsTLS {
+					req.SetRequestURI("https://" + wk.HTTP.Addr + "/v1/verify")
+				}
+				req.Header.SetMethod("POST")
+				req.Header.SetContentType("application/json")
+				req.Header.Set("Authorization", auth)
+			}
+			req.SetBodyRaw(w.Bodies[(wk.ID+wk.Seq)%len(w.Bodies)])
+			if err := wk.HTTP.Do(req, resp); err != nil {
+				return err
+			}
+			if resp.StatusCode() != fasthttp.StatusOK || bytes.Count(resp.Body(), valid) != w.ItemCount {
+				return fmt.Errorf("status %d: %.300s", resp.StatusCode(), resp.Body())
+			}
+			return nil
+		},
+	}
+}
+
+// HTTPConfig configures a load of the verify endpoint alone (LoadHTTP).
+type HTTPConfig struct {
+	// URL of the endpoint, such as http://127.0.0.1:8443/v1/verify.
+	URL string
+	// Key is the API key sent as a bearer token.
+	Key string
+	// Workload supplies the request bodies, used in turn.
+	Workload *Workload
+	// Connections, Rate, Warmup and Duration: see LoadConfig.
+	Connections      int
+	Rate             float64
+	Warmup, Duration time.Duration
+	// Server reads the server's counters (see MetricsCounters).
+	Server func() (ServerCounters, error)
+}
+
+// HTTPResult is what a load of the verify endpoint measured.
+type HTTPResult struct {
+	Requests, Items int64
+	// Errors counts failed requests (transport errors and non-200
+	// answers); FirstError describes the first.
+	Errors     int64
+	FirstError string
+	// Wall is the measured time; ServerCPU the server's CPU time in it,
+	// ServerAllocs its heap allocations, ServerWait its wait for a CPU
+	// (see ServerCounters).
+	Wall, ServerCPU, ServerWait time.Duration
+	ServerAllocs                uint64
+	// Latency percentiles of the measured requests (within 1.6%).
+	P50, P90, P99, P999, Max time.Duration
+	// LagP99 (fixed rate only): see LoadResult.
+	LagP99 time.Duration
+
+	latency, server Latency
+}
+
+// Latency returns the latency summary of the requests.
+func (r HTTPResult) Latency() Latency { return r.latency }
+
+// ServerLatency returns (fixed rate only) the latency summary of the
+// requests without the generator's own lateness (see OpResult).
+func (r HTTPResult) ServerLatency() Latency { return r.server }
+
+// RequestsPerSecond returns the answered requests per second of wall time.
+func (r HTTPResult) RequestsPerSecond() float64 { return per(float64(r.Requests), r.Wall) }
+
+// ItemsPerServerCPUSecond returns the verified items per second of the
+// server's CPU time.
+func (r HTTPResult) ItemsPerServerCPUSecond() float64 { return per(float64(r.Items), r.ServerCPU) }
+
+// LoadHTTP runs a load of the verify endpoint (see Load and VerifyOp).
+func LoadHTTP(ctx context.Context, cfg HTTPConfig) (HTTPResult, error) {
+	if cfg.Workload == nil || len(cfg.Workload.Bodies) == 0 {
+		return HTTPResult{}, errors.New("bench: no workload")
+	}
+	u, err := url.Parse(cfg.URL)
+	if err != nil {
+		return HTTPResult{}, err
+	}
+	lr, err := Load(ctx, LoadConfig{Addr: u.Host, TLS: u.Scheme == "https", Ops: []Op{VerifyOp(cfg.Workload, cfg.Key)},
+		Connections: cfg.Connections, Rate: cfg.Rate, Warmup: cfg.Warmup, Duration: cfg.Duration, Server: cfg.Server})
+	if err != nil {
+		return HTTPResult{}, err
+	}
+	o := lr.Ops[0]
+	l := o.Latency
+	return HTTPResult{Requests: o.Count, Items: o.Signatures, Errors: o.Errors, FirstError: o.FirstError,
+		Wall: lr.Wall, ServerCPU: lr.Server.CPU, ServerAllocs: lr.Server.Allocs, ServerWait: lr.Server.Wait,
+		P50: l.P50, P90: l.P90, P99: l.P99, P999: l.P999, Max: l.Max, LagP99: lr.LagP99, latency: l, server: o.ServerLatency}, nil
+}
+
+// MetricsCounters returns a function reading a keybind server's counters
+// from its /metrics: process_cpu_seconds_total (which the server takes from
+// getrusage) and go_heap_allocs_objects_total. base is the server's URL,
+// such as http://127.0.0.1:8443.
+func MetricsCounters(base string) func() (ServerCounters, error) {
+	return func() (ServerCounters, error) {
 		status, body, err := fasthttp.GetTimeout(nil, strings.TrimSuffix(base, "/")+"/metrics", 10*time.Second)
 		if err != nil {
-			return 0, err
+			return ServerCounters{}, err
 		}
 		if status != fasthttp.StatusOK {
-			return 0, fmt.Errorf("bench: /metrics answered %d", status)
+			return ServerCounters{}, fmt.Errorf("bench: /metrics answered %d", status)
 		}
-		for line := range bytes.Lines(body) {
-			if v, ok := bytes.CutPrefix(line, []byte("process_cpu_seconds_total ")); ok {
-				f, err := strconv.ParseFloat(string(bytes.TrimSpace(v)), 64)
-				if err != nil {
-					return 0, err
-				}
-				return time.Duration(f * float64(time.Second)), nil
-			}
-		}
-		return 0, errors.New("bench: no process_cpu_seconds_total in /metrics")
+		return parseCounters(body)
 	}
+}
+
+// parseCounters reads process_cpu_seconds_total and
+// go_heap_allocs_objects_total from a /metrics body (Prometheus text
+// format, samples without labels).
+func parseCounters(body []byte) (ServerCounters, error) {
+	var c ServerCounters
+	var seenCPU, seenAllocs bool
+	for line := range bytes.Lines(body) {
+		name, value, ok := bytes.Cut(bytes.TrimSpace(line), []byte(" "))
+		if !ok {
+			continue
+		}
+		var dst *bool
+		switch string(name) {
+		case "process_cpu_seconds_total":
+			dst = &seenCPU
+		case "go_heap_allocs_objects_total":
+			dst = &seenAllocs
+		default:
+			continue
+		}
+		f, err := strconv.ParseFloat(string(bytes.TrimSpace(value)), 64)
+		if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) || f > 1<<53 {
+			return ServerCounters{}, fmt.Errorf("bench: /metrics: %s: not a count: %q", name, value)
+		}
+		if dst == &seenCPU {
+			c.CPU = time.Duration(f * float64(time.Second))
+		} else {
+			c.Allocs = uint64(f)
+		}
+		*dst = true
+	}
+	if !seenCPU || !seenAllocs {
+		return ServerCounters{}, errors.New("bench: /metrics lacks process_cpu_seconds_total or go_heap_allocs_objects_total")
+	}
+	return c, nil
 }
 
 // Server is a keybind server run as a child process, so that its CPU time
@@ -263,8 +508,8 @@ func MetricsCPU(base string) func() (time.Duration, error) {
 type Server struct {
 	// URL is the server's base URL (http://127.0.0.1:PORT).
 	URL string
-	// CPU reads the server's CPU time (from its metrics).
-	CPU func() (time.Duration, error)
+	// Counters reads the server's counters (from its metrics).
+	Counters func() (ServerCounters, error)
 
 	cmd  *exec.Cmd
 	done chan error
@@ -278,11 +523,11 @@ type ServerOptions struct {
 	Binary string
 	// Args are extra arguments of `keybind serve`.
 	Args []string
-	// Procs, when positive, is the server's GOMAXPROCS: with a load
-	// generator on the same machine, giving each its own share of the
-	// cores keeps them from preempting each other, as on separate
-	// machines.
-	Procs int
+	// CPUs, when set, are the CPUs the server runs on: its GOMAXPROCS is
+	// their number and, on Linux, every thread of it is bound to them.
+	CPUs []int
+	// Pin binds the server's threads to CPUs (Linux).
+	Pin bool
 }
 
 // StartServer runs `keybind serve --addr 127.0.0.1:0 --log-format json
@@ -302,8 +547,8 @@ func StartServer(ctx context.Context, opts ServerOptions) (*Server, error) {
 
 func startServer(ctx context.Context, opts ServerOptions, data string) (*Server, error) {
 	cmd := exec.Command(opts.Binary, append([]string{"serve", "--addr", "127.0.0.1:0", "--log-format", "json", "--log-level", "info", "--data", data}, opts.Args...)...)
-	if opts.Procs > 0 {
-		cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(opts.Procs))
+	if len(opts.CPUs) > 0 {
+		cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(len(opts.CPUs)))
 	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -335,7 +580,18 @@ func startServer(ctx context.Context, opts ServerOptions, data string) (*Server,
 	select {
 	case a := <-addr:
 		s.URL = "http://" + a
-		s.CPU = MetricsCPU(s.URL)
+		metrics, pid := MetricsCounters(s.URL), cmd.Process.Pid
+		s.Counters = func() (ServerCounters, error) {
+			c, err := metrics()
+			c.Wait, _ = runQueueWait(pid)
+			return c, err
+		}
+		if opts.Pin && len(opts.CPUs) > 0 {
+			if err := bindProcess(cmd.Process.Pid, opts.CPUs); err != nil {
+				s.Stop()
+				return nil, fmt.Errorf("bench: binding the server to CPUs %s: %v", cpuList(opts.CPUs), err)
+			}
+		}
 		return s, nil
 	case err := <-s.done:
 		return nil, fmt.Errorf("bench: keybind serve exited: %v\n%s", err, s.logs)
