@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -79,6 +80,8 @@ type limitedConn struct {
 	l    *limitListener
 	ip   netip.Addr
 	once sync.Once
+	// wrote: an answer was written since the last read.
+	wrote atomic.Bool
 	// linger: the client may still be sending what the server did not
 	// read (see lingerOnClose).
 	linger atomic.Bool
@@ -107,6 +110,26 @@ func lingerOnClose(c net.Conn) {
 	if lc, ok := c.(*limitedConn); ok {
 		lc.linger.Store(true)
 	}
+}
+
+// Write writes to the connection.
+func (c *limitedConn) Write(b []byte) (int, error) {
+	c.wrote.Store(true)
+	return c.Conn.Write(b)
+}
+
+// Read reads from the connection. The first read after an answer yields
+// first, so that the other requests ready to be served go before it: a
+// client sends its next request only once it has the answer, so reading
+// at once mostly finds nothing (a system call answering EAGAIN, then a
+// wait for the poller), while under load, by the time the others are
+// served, the next request is there. Without other work the yield returns
+// at once.
+func (c *limitedConn) Read(b []byte) (int, error) {
+	if c.wrote.Swap(false) {
+		runtime.Gosched()
+	}
+	return c.Conn.Read(b)
 }
 
 func (c *limitedConn) Close() error {

@@ -200,6 +200,7 @@ func New(cfg Config) *Server {
 		Concurrency:                   cfg.MaxConns + 16,
 		DisablePreParseMultipartForm:  true,
 		NoDefaultContentType:          true,
+		LazyRequestTime:               true,
 		DisableHeaderNamesNormalizing: false,
 		Logger:                        fasthttpLogger{s.log},
 		CloseOnShutdown:               true,
