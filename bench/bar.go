@@ -39,9 +39,15 @@ type BarConfig struct {
 	// back to back, and the report gives the median. Default 5.
 	Rounds int
 	// Duration of each HTTP measurement (default 2s), of each crypto
-	// ceiling measurement (default 500ms), and of the warm-up of each
+	// ceiling measurement (default 250ms), and of the warm-up of each
 	// HTTP measurement (default 500ms).
 	Duration, CryptoDuration, Warmup time.Duration
+	// Slices of each HTTP measurement (default 8): the load pauses before
+	// each slice and after the last, and the crypto ceiling is measured
+	// on the server's CPUs in every pause, so that each slice's server
+	// CPU time is weighed against the ceiling of that moment (on a shared
+	// machine the CPU's speed drifts by tens of percent within seconds).
+	Slices int
 	// Connections of the closed-loop runs with one-item requests (default
 	// 64); the runs with 16-item requests use a quarter of them (at least
 	// 16), the fixed-rate run twice as many.
@@ -127,13 +133,14 @@ func NewKey() string {
 }
 
 // Bar runs the performance bar: it starts the server as a child process
-// on its share of the CPUs, then measures in rounds, back to back: the
-// crypto ceiling on the server's CPUs (in this process, while the server
-// idles), the endpoint with one-item and 16-item P-256 requests and 16-item
-// Ed25519 requests (server CPU from its rusage) from a load generator on
-// the other CPUs, the same workload through a pipeline in this process on
-// the server's CPUs, and the ceiling again; and finally the latency at 70%
-// of the one-item P-256 peak.
+// on its share of the CPUs, then measures in rounds, for one-item and
+// 16-item P-256 requests and 16-item Ed25519 requests: the endpoint (server
+// CPU from its rusage) under a load generator on the other CPUs, in slices,
+// with the crypto ceiling measured on the server's CPUs (in this process,
+// while the server idles) before each slice and after the last; then the
+// same workload through a pipeline in this process on the server's CPUs,
+// and the ceiling again. Finally it measures the latency at 70% of the
+// one-item P-256 peak.
 func Bar(ctx context.Context, cfg BarConfig) (*BarReport, error) {
 	if cfg.Rounds <= 0 {
 		cfg.Rounds = 5
@@ -142,7 +149,10 @@ func Bar(ctx context.Context, cfg BarConfig) (*BarReport, error) {
 		cfg.Duration = 2 * time.Second
 	}
 	if cfg.CryptoDuration <= 0 {
-		cfg.CryptoDuration = 500 * time.Millisecond
+		cfg.CryptoDuration = 250 * time.Millisecond
+	}
+	if cfg.Slices <= 0 {
+		cfg.Slices = 8
 	}
 	if cfg.Warmup <= 0 {
 		cfg.Warmup = 500 * time.Millisecond
@@ -208,9 +218,10 @@ func Bar(ctx context.Context, cfg BarConfig) (*BarReport, error) {
 		ceilings[alg] = append(ceilings[alg], r.PerCPUSecond())
 		return r.PerCPUSecond(), nil
 	}
-	load := func(wl workload, conns int, rate float64) (HTTPResult, error) {
+	load := func(wl workload, conns int, rate float64, slices int, between func() error) (HTTPResult, error) {
 		res, err := LoadHTTP(ctx, HTTPConfig{URL: srv.URL + "/v1/verify", Key: key, Workload: wl.w,
-			Connections: conns, Rate: rate, Warmup: cfg.Warmup, Duration: cfg.Duration, Server: srv.Counters})
+			Connections: conns, Rate: rate, Warmup: cfg.Warmup, Duration: cfg.Duration, Server: srv.Counters,
+			Slices: slices, Between: between})
 		if err == nil && res.Errors > 0 {
 			err = fmt.Errorf("bench: %s: %d errors, first: %s", wl.name, res.Errors, res.FirstError)
 		}
@@ -229,25 +240,29 @@ func Bar(ctx context.Context, cfg BarConfig) (*BarReport, error) {
 	// the server's heap).
 	progress.Status("warming up")
 	for _, wl := range wls {
-		if _, err := load(wl, wl.conns, 0); err != nil {
+		if _, err := load(wl, wl.conns, 0, 0, nil); err != nil {
 			return nil, err
 		}
 	}
-	// Every endpoint run sits between two ceiling runs of its algorithm,
-	// and its ratio is taken against their mean: the pairs share the
-	// machine's load of the moment, and the median over the rounds drops
-	// the pairs a burst of other work disturbed.
+	// Every endpoint run is sliced, and the ceiling of its algorithm is
+	// measured before each slice and after the last: each slice's server
+	// CPU time is weighed against the mean of the ceilings on either side
+	// of it, a moment apart, and the run's ratio is its verifications over
+	// what the ceiling would have done in the same CPU time. The median
+	// over the rounds drops the runs a burst of other work disturbed.
 	for round := 1; round <= cfg.Rounds; round++ {
 		for i, wl := range wls {
 			progress.Status("bar: round %d/%d: %s", round, cfg.Rounds, wl.name)
-			before, err := ceiling(wl.ceiling)
+			var cs []float64
+			res, err := load(wl, wl.conns, 0, cfg.Slices, func() error {
+				c, err := ceiling(wl.ceiling)
+				cs = append(cs, c)
+				return err
+			})
 			if err != nil {
 				return nil, err
 			}
-			res, err := load(wl, wl.conns, 0)
-			if err != nil {
-				return nil, err
-			}
+			ratio := slicedRatio(res.Slices, cs, wl.items)
 			pr, err := pipeline(wl.w)
 			if err != nil {
 				return nil, err
@@ -256,13 +271,14 @@ func Bar(ctx context.Context, cfg BarConfig) (*BarReport, error) {
 			if err != nil {
 				return nil, err
 			}
-			c := (before + after) / 2
+			pc := (cs[len(cs)-1] + after) / 2
+			c := mean(cs)
 			rate := res.ItemsPerServerCPUSecond()
-			ratios[i] = append(ratios[i], rate/c)
-			pipeRatios[i] = append(pipeRatios[i], pr.PerCPUSecond()/c)
+			ratios[i] = append(ratios[i], ratio)
+			pipeRatios[i] = append(pipeRatios[i], pr.PerCPUSecond()/pc)
 			runs[i] = append(runs[i], res)
-			progress.Logf("round %d: %s: %.0f verifications/server-CPU-s, crypto %.0f/CPU-s (%s): ratio %.3f (pipeline in process %.3f); %.0f req/s, server busy %.0f%%, waited for a CPU %.0f%%",
-				round, wl.name, rate, c, wl.ceiling, rate/c, pr.PerCPUSecond()/c, res.RequestsPerSecond(), 100*busy(res, len(cfg.Split.Server)), 100*waited(res))
+			progress.Logf("round %d: %s: %.0f verifications/server-CPU-s, crypto %.0f/CPU-s (%s, %.0f to %.0f): ratio %.3f (pipeline in process %.3f); %.0f req/s, server busy %.0f%%, waited for a CPU %.0f%%",
+				round, wl.name, rate, c, wl.ceiling, slices.Min(cs), slices.Max(cs), ratio, pr.PerCPUSecond()/pc, res.RequestsPerSecond(), 100*busy(res, len(cfg.Split.Server)), 100*waited(res))
 		}
 	}
 	rep.P256Ceiling = median(ceilings[CryptoP256])
@@ -294,13 +310,13 @@ func Bar(ctx context.Context, cfg BarConfig) (*BarReport, error) {
 	var loadRates []float64
 	for round := 1; round <= min(cfg.Rounds, 3); round++ {
 		progress.Status("bar: latency round %d/%d: peak", round, min(cfg.Rounds, 3))
-		peak, err := load(wls[0], cfg.Connections, 0)
+		peak, err := load(wls[0], cfg.Connections, 0, 0, nil)
 		if err != nil {
 			return nil, err
 		}
 		rate := BarLoad * peak.RequestsPerSecond()
 		progress.Status("bar: latency round %d/%d: %.0f req/s", round, min(cfg.Rounds, 3), rate)
-		res, err := load(wls[0], 2*cfg.Connections, rate)
+		res, err := load(wls[0], 2*cfg.Connections, rate, 0, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -321,6 +337,29 @@ func Bar(ctx context.Context, cfg BarConfig) (*BarReport, error) {
 	rep.Load70, rep.Load70Rate = loads[mid], loadRates[mid]
 	progress.Done()
 	return rep, nil
+}
+
+// slicedRatio is a sliced run's verifications over those the crypto
+// ceiling would have done in the same server CPU time: slice k's CPU time
+// at the mean of ceilings k and k+1 (measured before and after it).
+func slicedRatio(sl []Slice, ceilings []float64, items int) float64 {
+	var done, expected float64
+	for k, s := range sl {
+		done += float64(s.Ops * int64(items))
+		expected += s.Server.CPU.Seconds() * (ceilings[k] + ceilings[k+1]) / 2
+	}
+	if expected == 0 {
+		return 0
+	}
+	return done / expected
+}
+
+func mean(v []float64) float64 {
+	var sum float64
+	for _, x := range v {
+		sum += x
+	}
+	return sum / float64(len(v))
 }
 
 func rates(runs []HTTPResult) []float64 {

@@ -3,9 +3,11 @@ package bench
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -95,5 +97,68 @@ func TestRunQueueWait(t *testing.T) {
 	}
 	if _, ok := runQueueWait(-1); ok {
 		t.Error("runQueueWait of no process")
+	}
+}
+
+// TestSlicedLoad checks the pauses of a sliced load: Between runs before
+// each slice and after the last with no operation under way, and the
+// slices' operations add up to the load's.
+func TestSlicedLoad(t *testing.T) {
+	var inflight, worst atomic.Int64
+	op := Op{Name: "sleep", Weight: 1, Unit: "op", Signatures: 1, Do: func(ctx context.Context, w *Worker) error {
+		inflight.Add(1)
+		defer inflight.Add(-1)
+		time.Sleep(time.Millisecond)
+		return nil
+	}}
+	betweens := 0
+	res, err := Load(context.Background(), LoadConfig{Addr: "127.0.0.1:1", Ops: []Op{op}, Connections: 8,
+		Warmup: 20 * time.Millisecond, Duration: 200 * time.Millisecond, Slices: 4,
+		Between: func() error {
+			betweens++
+			worst.Store(max(worst.Load(), inflight.Load()))
+			time.Sleep(10 * time.Millisecond) // a ceiling measurement
+			worst.Store(max(worst.Load(), inflight.Load()))
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if betweens != 5 || worst.Load() != 0 {
+		t.Errorf("Between ran %d times (want 5), with up to %d operations under way (want 0)", betweens, worst.Load())
+	}
+	var sum int64
+	var wall time.Duration
+	for _, s := range res.Slices {
+		if s.Ops <= 0 || s.Wall < 50*time.Millisecond {
+			t.Errorf("slice %+v", s)
+		}
+		sum += s.Ops
+		wall += s.Wall
+	}
+	if len(res.Slices) != 4 || sum != res.Ops[0].Count || wall != res.Wall {
+		t.Errorf("%d slices of %d operations in %v; the load: %d in %v", len(res.Slices), sum, wall, res.Ops[0].Count, res.Wall)
+	}
+	if _, err := Load(context.Background(), LoadConfig{Addr: "127.0.0.1:1", Ops: []Op{op}, Rate: 100, Slices: 2}); err == nil {
+		t.Error("slices at a fixed rate")
+	}
+	// A cancelled context ends a paused load too.
+	ctx, cancel := context.WithCancel(context.Background())
+	_, err = Load(ctx, LoadConfig{Addr: "127.0.0.1:1", Ops: []Op{op}, Connections: 4, Warmup: 10 * time.Millisecond, Duration: 100 * time.Millisecond, Slices: 2,
+		Between: func() error { cancel(); return nil }})
+	if err == nil {
+		t.Error("a cancelled sliced load returned no error")
+	}
+}
+
+func TestSlicedRatio(t *testing.T) {
+	// Slice 1: 100 ops of 2 items in 0.1 s at a ceiling of (1000+3000)/2;
+	// slice 2: 300 ops in 0.2 s at (3000+1000)/2: 800 done of 600 expected.
+	sl := []Slice{{Ops: 100, Server: ServerCounters{CPU: 100 * time.Millisecond}}, {Ops: 300, Server: ServerCounters{CPU: 200 * time.Millisecond}}}
+	if r := slicedRatio(sl, []float64{1000, 3000, 1000}, 2); math.Abs(r-800.0/600) > 1e-9 {
+		t.Errorf("ratio %v, want %v", r, 800.0/600)
+	}
+	if r := slicedRatio(nil, []float64{1000}, 1); r != 0 {
+		t.Errorf("no slices: %v", r)
 	}
 }

@@ -77,6 +77,29 @@ type LoadConfig struct {
 	// Progress, when set, is called every Tick with the operations done
 	// in the measurement so far.
 	Progress func(ops int64, elapsed time.Duration)
+	// Slices, above 1 (closed loop only), splits the measurement into
+	// that many slices of Duration/Slices. Before each slice and after
+	// the last, the workers pause: no operation starts, those under way
+	// finish, and Between (when set) runs while the server has no work of
+	// this load; the bar measures the crypto ceiling on the server's CPU
+	// there, so that every slice sits between two measurements of it
+	// taken a moment apart. The operations of a slice are those it
+	// started; its server counters run from its start to the start of the
+	// next (to the end of the last pause for the last), so that nothing
+	// the server does for them, such as a garbage collection finishing
+	// while it idles, is left out (LoadResult.Slices).
+	Slices  int
+	Between func() error
+}
+
+// Slice is what a load measured in one slice (LoadConfig.Slices).
+type Slice struct {
+	// Ops is the operations that succeeded, Wall the slice's time (until
+	// its last operation was answered), Server the change of the
+	// server's counters from its start to the start of the next slice.
+	Ops    int64
+	Wall   time.Duration
+	Server ServerCounters
 }
 
 // ServerCounters are a keybind server's cumulative counters, from its
@@ -114,8 +137,12 @@ type LoadResult struct {
 	// counters over it.
 	Wall   time.Duration
 	Server ServerCounters
-	// Timeline is the throughput of all operations per Tick.
+	// Timeline is the throughput of all operations per Tick (none with
+	// slices).
 	Timeline []TimelinePoint
+	// Slices are the slices of the measurement (LoadConfig.Slices), in
+	// order; Wall and Server are their sums.
+	Slices []Slice
 	// Latency and ServerLatency of every operation together.
 	Latency, ServerLatency Latency
 	// LagP99 (fixed rate only) is the load generator's own lateness at the
@@ -194,6 +221,13 @@ func Load(ctx context.Context, cfg LoadConfig) (*LoadResult, error) {
 	if cfg.Tick <= 0 {
 		cfg.Tick = 250 * time.Millisecond
 	}
+	var g *gate
+	if cfg.Slices > 1 {
+		if cfg.Rate > 0 {
+			return nil, errors.New("bench: slices need a closed loop (no rate)")
+		}
+		g = newGate()
+	}
 	hc := &fasthttp.HostClient{
 		Addr:                          cfg.Addr,
 		IsTLS:                         cfg.TLS,
@@ -229,7 +263,9 @@ func Load(ctx context.Context, cfg LoadConfig) (*LoadResult, error) {
 			defer fasthttp.ReleaseResponse(w.Resp)
 			next := start.Add(interval * time.Duration(c) / time.Duration(cfg.Connections))
 			prevDone := time.Now()
-			for i := c * 7919; !stop.Load() && ctx.Err() == nil; i++ {
+			// one performs and records an operation; false ends the
+			// worker.
+			one := func(i int) bool {
 				sent := time.Now()
 				var lag time.Duration
 				if interval > 0 {
@@ -253,18 +289,18 @@ func Load(ctx context.Context, cfg LoadConfig) (*LoadResult, error) {
 				prevDone = time.Now()
 				lat := prevDone.Sub(sent)
 				if !measuring.Load() {
-					continue
+					return true
 				}
 				st := &stats[c][k]
 				if err != nil {
 					if ctx.Err() != nil {
-						return
+						return false
 					}
 					st.errors++
 					if st.firstErr == "" {
 						st.firstErr = err.Error()
 					}
-					continue
+					return true
 				}
 				st.count++
 				st.lat.add(lat)
@@ -273,17 +309,39 @@ func Load(ctx context.Context, cfg LoadConfig) (*LoadResult, error) {
 					lags[c].add(lag)
 					st.own.add(max(lat-lag, 0))
 				}
+				return true
+			}
+			for i := c * 7919; !stop.Load() && ctx.Err() == nil; i++ {
+				if !g.enter(&stop) {
+					return
+				}
+				more := one(i)
+				g.leave()
+				if !more {
+					return
+				}
 			}
 		}()
 	}
 	res := &LoadResult{}
 	finish := func() {
 		stop.Store(true)
+		if g != nil {
+			g.wake()
+		}
 		wg.Wait()
 	}
 	if !sleep(ctx, cfg.Warmup) {
 		finish()
 		return nil, ctx.Err()
+	}
+	if g != nil {
+		err := measureSlices(ctx, cfg, g, &measuring, &done, res)
+		finish()
+		if err != nil {
+			return nil, err
+		}
+		return summarize(cfg, res, stats, lags), nil
 	}
 	var srv0 ServerCounters
 	if cfg.Server != nil {
@@ -316,9 +374,14 @@ func Load(ctx context.Context, cfg LoadConfig) (*LoadResult, error) {
 			finish()
 			return nil, err
 		}
-		res.Server = ServerCounters{CPU: srv1.CPU - srv0.CPU, Allocs: srv1.Allocs - srv0.Allocs, Wait: srv1.Wait - srv0.Wait}
+		res.Server = srv1.sub(srv0)
 	}
 	finish()
+	return summarize(cfg, res, stats, lags), nil
+}
+
+// summarize fills in a load's results per kind of operation.
+func summarize(cfg LoadConfig, res *LoadResult, stats [][]opStats, lags []latencyHist) *LoadResult {
 	var all, allOwn, lag latencyHist
 	for k, op := range cfg.Ops {
 		var h, own latencyHist
@@ -344,7 +407,144 @@ func Load(ctx context.Context, cfg LoadConfig) (*LoadResult, error) {
 	}
 	res.Latency, res.ServerLatency = all.summary(), allOwn.summary()
 	res.LagP99 = lag.quantile(0.99)
-	return res, nil
+	return res
+}
+
+// measureSlices runs the measurement of a sliced load (LoadConfig.Slices):
+// the workers run during the slices only, and Between runs before each
+// slice and after the last, while they pause.
+func measureSlices(ctx context.Context, cfg LoadConfig, g *gate, measuring *atomic.Bool, done *atomic.Int64, res *LoadResult) error {
+	between := func() error {
+		g.pause()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if cfg.Between != nil {
+			return cfg.Between()
+		}
+		return nil
+	}
+	counters := func() (ServerCounters, error) {
+		if cfg.Server == nil {
+			return ServerCounters{}, nil
+		}
+		return cfg.Server()
+	}
+	d := cfg.Duration / time.Duration(cfg.Slices)
+	if err := between(); err != nil {
+		return err
+	}
+	c0, err := counters()
+	if err != nil {
+		return err
+	}
+	for range cfg.Slices {
+		ops0 := done.Load()
+		measuring.Store(true)
+		t0 := time.Now()
+		g.resume()
+		if !sleep(ctx, d) {
+			return ctx.Err()
+		}
+		g.pause()
+		wall := time.Since(t0)
+		measuring.Store(false)
+		// The slice's counters run until the next slice is about to
+		// start: what the server does after its last answer (a garbage
+		// collection finishing while it idles) counts with it.
+		if err := between(); err != nil {
+			return err
+		}
+		c1, err := counters()
+		if err != nil {
+			return err
+		}
+		sl := Slice{Ops: done.Load() - ops0, Wall: wall, Server: c1.sub(c0)}
+		c0 = c1
+		res.Slices = append(res.Slices, sl)
+		res.Wall += sl.Wall
+		res.Server = res.Server.add(sl.Server)
+	}
+	return nil
+}
+
+// sub returns the change of the counters since c0.
+func (c ServerCounters) sub(c0 ServerCounters) ServerCounters {
+	return ServerCounters{CPU: c.CPU - c0.CPU, Allocs: c.Allocs - c0.Allocs, Wait: c.Wait - c0.Wait}
+}
+
+// add returns the sum of two changes of the counters.
+func (c ServerCounters) add(d ServerCounters) ServerCounters {
+	return ServerCounters{CPU: c.CPU + d.CPU, Allocs: c.Allocs + d.Allocs, Wait: c.Wait + d.Wait}
+}
+
+// gate pauses the workers of a sliced load between its slices.
+type gate struct {
+	mu       sync.Mutex
+	cond     sync.Cond
+	paused   bool
+	inflight int
+}
+
+func newGate() *gate {
+	g := &gate{}
+	g.cond.L = &g.mu
+	return g
+}
+
+// enter waits while the gate is paused and then counts an operation under
+// way, which the caller ends with leave; false (nothing counted) when the
+// load stops. A nil gate (a load without slices) never pauses.
+func (g *gate) enter(stop *atomic.Bool) bool {
+	if g == nil {
+		return true
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for g.paused && !stop.Load() {
+		g.cond.Wait()
+	}
+	if stop.Load() {
+		return false
+	}
+	g.inflight++
+	return true
+}
+
+func (g *gate) leave() {
+	if g == nil {
+		return
+	}
+	g.mu.Lock()
+	g.inflight--
+	if g.inflight == 0 {
+		g.cond.Broadcast()
+	}
+	g.mu.Unlock()
+}
+
+// pause stops new operations and waits until those under way are done.
+func (g *gate) pause() {
+	g.mu.Lock()
+	g.paused = true
+	for g.inflight > 0 {
+		g.cond.Wait()
+	}
+	g.mu.Unlock()
+}
+
+func (g *gate) resume() {
+	g.mu.Lock()
+	g.paused = false
+	g.cond.Broadcast()
+	g.mu.Unlock()
+}
+
+// wake wakes the paused workers (to see that the load stops).
+func (g *gate) wake() {
+	g.mu.Lock()
+	g.cond.Broadcast()
+	g.mu.Unlock()
 }
 
 // VerifyOp is the operation of POST /v1/verify with the workload's bodies
@@ -392,6 +592,9 @@ type HTTPConfig struct {
 	Warmup, Duration time.Duration
 	// Server reads the server's counters (see MetricsCounters).
 	Server func() (ServerCounters, error)
+	// Slices and Between: see LoadConfig.
+	Slices  int
+	Between func() error
 }
 
 // HTTPResult is what a load of the verify endpoint measured.
@@ -410,6 +613,8 @@ type HTTPResult struct {
 	P50, P90, P99, P999, Max time.Duration
 	// LagP99 (fixed rate only): see LoadResult.
 	LagP99 time.Duration
+	// Slices of a sliced measurement (HTTPConfig.Slices), in order.
+	Slices []Slice
 
 	latency, server Latency
 }
@@ -438,7 +643,8 @@ func LoadHTTP(ctx context.Context, cfg HTTPConfig) (HTTPResult, error) {
 		return HTTPResult{}, err
 	}
 	lr, err := Load(ctx, LoadConfig{Addr: u.Host, TLS: u.Scheme == "https", Ops: []Op{VerifyOp(cfg.Workload, cfg.Key)},
-		Connections: cfg.Connections, Rate: cfg.Rate, Warmup: cfg.Warmup, Duration: cfg.Duration, Server: cfg.Server})
+		Connections: cfg.Connections, Rate: cfg.Rate, Warmup: cfg.Warmup, Duration: cfg.Duration, Server: cfg.Server,
+		Slices: cfg.Slices, Between: cfg.Between})
 	if err != nil {
 		return HTTPResult{}, err
 	}
@@ -446,7 +652,7 @@ func LoadHTTP(ctx context.Context, cfg HTTPConfig) (HTTPResult, error) {
 	l := o.Latency
 	return HTTPResult{Requests: o.Count, Items: o.Signatures, Errors: o.Errors, FirstError: o.FirstError,
 		Wall: lr.Wall, ServerCPU: lr.Server.CPU, ServerAllocs: lr.Server.Allocs, ServerWait: lr.Server.Wait,
-		P50: l.P50, P90: l.P90, P99: l.P99, P999: l.P999, Max: l.Max, LagP99: lr.LagP99, latency: l, server: o.ServerLatency}, nil
+		P50: l.P50, P90: l.P90, P99: l.P99, P999: l.P999, Max: l.Max, LagP99: lr.LagP99, Slices: lr.Slices, latency: l, server: o.ServerLatency}, nil
 }
 
 // MetricsCounters returns a function reading a keybind server's counters
