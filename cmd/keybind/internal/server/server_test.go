@@ -944,6 +944,20 @@ func TestTLS(t *testing.T) {
 	if resp.StatusCode != 200 || resp.TLS == nil {
 		t.Errorf("/healthz over TLS: %d %v", resp.StatusCode, resp.TLS)
 	}
+	// A body over the limit, refused before it is read, is answered over
+	// TLS too: the lingering close sits under the TLS connection.
+	big := bytes.Repeat([]byte("A"), 512<<10)
+	for i := range 5 {
+		resp, err := client.Post(url+"/healthz", "application/json", bytes.NewReader(big))
+		if err != nil {
+			t.Fatalf("oversized body over TLS, attempt %d: the 413 was lost: %v", i, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 413 || !bytes.Contains(b, []byte(CodeBodyTooLarge)) {
+			t.Fatalf("oversized body over TLS, attempt %d: %d %s", i, resp.StatusCode, b)
+		}
+	}
 	if resp, err := http.Get(ts.url + "/healthz"); err == nil {
 		resp.Body.Close()
 		if resp.StatusCode == 200 {
