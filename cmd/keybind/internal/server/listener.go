@@ -146,9 +146,25 @@ func (c *limitedConn) Close() error {
 
 // drainAndClose finishes a lingering close (lingerOnClose).
 func (c *limitedConn) drainAndClose() {
-	if c.Conn.SetReadDeadline(time.Now().Add(lingerTime)) == nil {
-		_, _ = io.CopyN(io.Discard, c.Conn, lingerBytes)
-	}
-	c.Conn.Close()
+	drainClose(c.Conn, lingerTime, lingerBytes)
 	c.once.Do(func() { c.l.release(c.ip) })
+}
+
+// lingerClose closes c after its answer was written: it ends the sending
+// side, reads away what the client still sends (up to n bytes for up to
+// d), then closes. Without a TCP connection it just closes.
+func lingerClose(c net.Conn, d time.Duration, n int64) {
+	if tc, ok := c.(*net.TCPConn); ok && tc.CloseWrite() == nil {
+		drainClose(c, d, n)
+		return
+	}
+	c.Close()
+}
+
+// drainClose reads away up to n bytes for up to d, then closes c.
+func drainClose(c net.Conn, d time.Duration, n int64) {
+	if c.SetReadDeadline(time.Now().Add(d)) == nil {
+		_, _ = io.CopyN(io.Discard, c, n)
+	}
+	c.Close()
 }

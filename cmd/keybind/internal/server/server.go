@@ -148,6 +148,8 @@ type Server struct {
 	// has reused it.
 	stopping context.Context
 	stop     context.CancelFunc
+	// refusing holds a token per refused connection lingering.
+	refusing chan struct{}
 
 	mu          sync.Mutex
 	closers     []func() error
@@ -183,6 +185,7 @@ func New(cfg Config) *Server {
 	s := &Server{cfg: cfg, log: cfg.Logger, metrics: NewMetrics(), started: time.Now(),
 		limiter: newKeyLimiter(cfg.RateLimit), vlimiter: newKeyLimiter(cfg.VerifyRateLimit)}
 	s.stopping, s.stop = context.WithCancel(context.Background())
+	s.refusing = make(chan struct{}, maxLingeringRefusals)
 	s.ctxPool.New = func() any { return &Ctx{s: s} }
 	s.panics = s.metrics.Counter("keybind_http_panics_total", "Handler panics recovered (each one a bug, logged with its stack).")
 	s.inflight = s.metrics.Gauge("keybind_http_requests_in_flight", "Requests being served.")
@@ -535,10 +538,50 @@ func (s *Server) refuseConn(c net.Conn, perIP bool) {
 	body := appendProblem(nil, p, nil)
 	head := fmt.Sprintf("HTTP/1.1 %d %s\r\nContent-Type: application/problem+json\r\nRetry-After: %d\r\nConnection: close\r\nContent-Length: %d\r\n\r\n",
 		p.Status, fasthttp.StatusMessage(p.Status), p.RetryAfter, len(body))
-	c.SetWriteDeadline(time.Now().Add(time.Second))
-	c.Write(append([]byte(head), body...))
-	c.Close()
+	answer := append([]byte(head), body...)
+	// A client takes an answer that comes before its request for a broken
+	// connection, and closing with its request unread answers it with a
+	// reset that can destroy the answer. Up to maxLingeringRefusals
+	// refusals at a time therefore wait for the request's head, answer,
+	// and linger briefly; past that (a flood) they answer and close at
+	// once rather than hold more sockets.
+	select {
+	case s.refusing <- struct{}{}:
+		awaitRequestHead(c, refusalLinger)
+		c.SetWriteDeadline(time.Now().Add(time.Second))
+		c.Write(answer)
+		lingerClose(c, refusalLinger, lingerBytes)
+		<-s.refusing
+	default:
+		c.SetWriteDeadline(time.Now().Add(time.Second))
+		c.Write(answer)
+		c.Close()
+	}
 }
+
+// awaitRequestHead reads from c until the end of a request's head (an
+// empty line), 8 KiB, an error or d.
+func awaitRequestHead(c net.Conn, d time.Duration) {
+	if c.SetReadDeadline(time.Now().Add(d)) != nil {
+		return
+	}
+	var buf [8 << 10]byte
+	n := 0
+	for n < len(buf) {
+		m, err := c.Read(buf[n:])
+		n += m
+		if bytes.Contains(buf[max(0, n-m-3):n], []byte("\r\n\r\n")) || err != nil {
+			return
+		}
+	}
+}
+
+// Bounds of the lingering close of refused connections (which read away
+// up to lingerBytes, as the others do).
+const (
+	maxLingeringRefusals = 64
+	refusalLinger        = 500 * time.Millisecond
+)
 
 // Ctx is a request being served.
 type Ctx struct {

@@ -789,6 +789,22 @@ func TestConnectionLimits(t *testing.T) {
 	if !bytes.HasPrefix(b, []byte("HTTP/1.1 429 ")) || !bytes.Contains(b, []byte(CodeTooManyConns)) || !bytes.Contains(b, []byte("Retry-After: 1")) {
 		t.Errorf("third connection: %q", b)
 	}
+	// A refused client that sends its request at once still gets the
+	// answer (the refusal lingers instead of answering with a reset that
+	// fails the client's write).
+	big := bytes.Repeat([]byte("A"), 256<<10)
+	for i := range 10 {
+		cl := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+		resp, err := cl.Post(ts.url+"/v1/verify", "application/json", bytes.NewReader(big))
+		if err != nil {
+			t.Fatalf("refused connection that sent a request, attempt %d: %v", i, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 429 || !bytes.Contains(b, []byte(CodeTooManyConns)) {
+			t.Fatalf("refused connection that sent a request, attempt %d: %d %s", i, resp.StatusCode, b)
+		}
+	}
 	// Closing one frees its slot.
 	conns[0].Close()
 	time.Sleep(100 * time.Millisecond)
