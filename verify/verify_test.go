@@ -513,6 +513,7 @@ func TestEmptyAndShortResults(t *testing.T) {
 // TestEd25519BatchesAcrossRequests checks that one-item Ed25519 requests
 // from many callers end up verified together.
 func TestEd25519BatchesAcrossRequests(t *testing.T) {
+	atLeastTwoPs(t)
 	p := New(Options{Workers: 2})
 	defer p.Close()
 	s := newSigner(t)
@@ -658,6 +659,7 @@ func TestEd25519MaxWait(t *testing.T) {
 // TestLoadAdaptive checks that a lone request is verified by its caller and
 // that concurrent callers under load go through the queue.
 func TestLoadAdaptive(t *testing.T) {
+	atLeastTwoPs(t)
 	p := New(Options{Workers: 2})
 	defer p.Close()
 	s := newSigner(t)
@@ -697,4 +699,12 @@ func TestLoadAdaptive(t *testing.T) {
 	if p.Stats().OnTheSpot != before+1 {
 		t.Error("a lone request after a pause was queued")
 	}
+}
+
+// atLeastTwoPs runs the test with GOMAXPROCS of at least 2: with one P
+// (go test -cpu 1, or a container of one CPU) callers verifying on the
+// spot never overlap, and nothing would ever wait in the queue.
+func atLeastTwoPs(t *testing.T) {
+	prev := runtime.GOMAXPROCS(max(2, runtime.GOMAXPROCS(0)))
+	t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
 }
