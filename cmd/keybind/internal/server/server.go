@@ -545,16 +545,19 @@ func (s *Server) refuseConn(c net.Conn, perIP bool) {
 	// refusals at a time therefore wait for the request's head, answer,
 	// and linger briefly; past that (a flood) they answer and close at
 	// once rather than hold more sockets.
+	lingering := false
 	select {
 	case s.refusing <- struct{}{}:
+		lingering = true
+		defer func() { <-s.refusing }()
 		awaitRequestHead(c, refusalLinger)
-		c.SetWriteDeadline(time.Now().Add(time.Second))
-		c.Write(answer)
-		lingerClose(c, refusalLinger, lingerBytes)
-		<-s.refusing
 	default:
-		c.SetWriteDeadline(time.Now().Add(time.Second))
-		c.Write(answer)
+	}
+	c.SetWriteDeadline(time.Now().Add(time.Second))
+	c.Write(answer)
+	if lingering {
+		lingerClose(c, refusalLinger, lingerBytes)
+	} else {
 		c.Close()
 	}
 }

@@ -792,19 +792,8 @@ func TestConnectionLimits(t *testing.T) {
 	// A refused client that sends its request at once still gets the
 	// answer (the refusal lingers instead of answering with a reset that
 	// fails the client's write).
-	big := bytes.Repeat([]byte("A"), 256<<10)
-	for i := range 10 {
-		cl := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-		resp, err := cl.Post(ts.url+"/v1/verify", "application/json", bytes.NewReader(big))
-		if err != nil {
-			t.Fatalf("refused connection that sent a request, attempt %d: %v", i, err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 429 || !bytes.Contains(b, []byte(CodeTooManyConns)) {
-			t.Fatalf("refused connection that sent a request, attempt %d: %d %s", i, resp.StatusCode, b)
-		}
-	}
+	cl := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	postEveryTime(t, cl, ts.url+"/v1/verify", "", bytes.Repeat([]byte("A"), 256<<10), 10, 429, CodeTooManyConns, "refused connection that sent a request")
 	// Closing one frees its slot.
 	conns[0].Close()
 	time.Sleep(100 * time.Millisecond)
@@ -962,18 +951,7 @@ func TestTLS(t *testing.T) {
 	}
 	// A body over the limit, refused before it is read, is answered over
 	// TLS too: the lingering close sits under the TLS connection.
-	big := bytes.Repeat([]byte("A"), 512<<10)
-	for i := range 5 {
-		resp, err := client.Post(url+"/healthz", "application/json", bytes.NewReader(big))
-		if err != nil {
-			t.Fatalf("oversized body over TLS, attempt %d: the 413 was lost: %v", i, err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 413 || !bytes.Contains(b, []byte(CodeBodyTooLarge)) {
-			t.Fatalf("oversized body over TLS, attempt %d: %d %s", i, resp.StatusCode, b)
-		}
-	}
+	postEveryTime(t, client, url+"/healthz", "", bytes.Repeat([]byte("A"), 512<<10), 5, 413, CodeBodyTooLarge, "oversized body over TLS")
 	if resp, err := http.Get(ts.url + "/healthz"); err == nil {
 		resp.Body.Close()
 		if resp.StatusCode == 200 {
@@ -990,20 +968,7 @@ func TestTLS(t *testing.T) {
 func TestOversizedBodyAnswered(t *testing.T) {
 	ts := verifyServer(t, nil, Config{})
 	big := []byte(`{"items":[{"algorithm":"ed25519","message":"` + strings.Repeat("A", 512<<10) + `"}]}`)
-	for i := range 20 {
-		req, _ := http.NewRequest("POST", ts.url+"/v1/verify", bytes.NewReader(big))
-		req.Header.Set("Authorization", "Bearer "+keyA)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := ts.client.Do(req)
-		if err != nil {
-			t.Fatalf("attempt %d: the 413 was lost: %v", i, err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 413 || !bytes.Contains(b, []byte(CodeBodyTooLarge)) {
-			t.Fatalf("attempt %d: %d %s", i, resp.StatusCode, b)
-		}
-	}
+	postEveryTime(t, ts.client, ts.url+"/v1/verify", keyA, big, 20, 413, CodeBodyTooLarge, "oversized body")
 	ts.client.CloseIdleConnections()
 	ln := ts.s.ln.(*limitListener)
 	deadline := time.Now().Add(5 * time.Second)
@@ -1012,5 +977,28 @@ func TestOversizedBodyAnswered(t *testing.T) {
 			t.Fatalf("%d connections still hold their places", ln.open.Load())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// postEveryTime posts body (JSON, with the API key when given) n times and
+// fails unless every answer arrives with the status and the problem code:
+// for answers the server writes before it has read the whole request.
+func postEveryTime(t *testing.T, c *http.Client, url, key string, body []byte, n, status int, code, what string) {
+	t.Helper()
+	for i := range n {
+		req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if key != "" {
+			req.Header.Set("Authorization", "Bearer "+key)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("%s, attempt %d: the answer was lost: %v", what, i, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != status || !bytes.Contains(b, []byte(code)) {
+			t.Fatalf("%s, attempt %d: %d %s", what, i, resp.StatusCode, b)
+		}
 	}
 }
